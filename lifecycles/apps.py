@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class LifecyclesConfig(AppConfig):
+    name = "lifecycles"
+    verbose_name = "Environments and lifecycles"

@@ -1,0 +1,16 @@
+from django.db import models
+
+
+class StepKind(models.TextChoices):
+    MANUAL = "manual", "Manual intervention"
+    SCRIPT = "script", "Script"
+
+
+class RunCondition(models.TextChoices):
+    SUCCESS = "success", "Only if nothing before failed"
+    FAILURE = "failure", "Only if something before failed"
+    ALWAYS = "always", "Always"
+
+
+DEFAULT_PROJECT_GROUP = "Default Project Group"
+DEFAULT_SCRIPT_TIMEOUT_SECONDS = 600

@@ -1,0 +1,102 @@
+from django.db import models
+from django.urls import reverse
+
+from processes.choices import DEFAULT_SCRIPT_TIMEOUT_SECONDS, RunCondition, StepKind
+from teams.permissions import ScopedQuerySet
+
+
+class ProjectQuerySet(ScopedQuerySet):
+    project_field = ""
+    environment_field = None
+
+
+class ProjectGroup(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    group = models.ForeignKey(ProjectGroup, on_delete=models.PROTECT, related_name="projects")
+    lifecycle = models.ForeignKey(
+        "lifecycles.Lifecycle", on_delete=models.PROTECT, related_name="projects"
+    )
+    description = models.TextField(blank=True)
+    disabled = models.BooleanField(default=False)
+    guided_failure = models.BooleanField(
+        default=False, help_text="Default for new deployments: ask a person when a script fails."
+    )
+
+    objects = ProjectQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("processes:project_detail", args=[self.slug])
+
+
+class StepFields(models.Model):
+    """Every field of a process step. A release snapshot (releases.ReleaseStep) copies
+    them all, so both inherit them from here."""
+
+    name = models.CharField(max_length=200)
+    position = models.PositiveIntegerField(default=0)
+    kind = models.CharField(max_length=16, choices=StepKind.choices, default=StepKind.MANUAL)
+    enabled = models.BooleanField(default=True)
+    environments = models.ManyToManyField(
+        "lifecycles.Environment",
+        blank=True,
+        related_name="+",
+        help_text="Run only in these environments (none: every environment).",
+    )
+    excluded_environments = models.ManyToManyField(
+        "lifecycles.Environment",
+        blank=True,
+        related_name="+",
+        help_text="Never run in these environments.",
+    )
+    run_condition = models.CharField(
+        max_length=16, choices=RunCondition.choices, default=RunCondition.SUCCESS
+    )
+    instructions = models.TextField(blank=True, help_text="Markdown, shown to the person who acts.")
+    responsible_teams = models.ManyToManyField("teams.Team", blank=True, related_name="+")
+    block_deployments = models.BooleanField(
+        default=False,
+        help_text="Prevent other deployments to this environment while awaiting intervention.",
+    )
+    prevent_self_approval = models.BooleanField(
+        default=False, help_text="The user who created the deployment may not take this step."
+    )
+    script = models.TextField(blank=True, help_text="Bash, run by a worker; exit code 0 is success.")
+    timeout_seconds = models.PositiveIntegerField(default=DEFAULT_SCRIPT_TIMEOUT_SECONDS)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_manual(self) -> bool:
+        return self.kind == StepKind.MANUAL
+
+
+class Step(StepFields):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="steps")
+
+    class Meta:
+        ordering = ["project", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="step_name_unique_in_project"),
+        ]

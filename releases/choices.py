@@ -1,0 +1,112 @@
+"""States of deployments, their steps and interruptions: the allowed transitions as data,
+named groups, and the colours and icons the UI shows."""
+
+from django.db import models
+
+
+class DeploymentState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    EXECUTING = "executing", "Executing"
+    WAITING = "waiting", "Waiting for a person"
+    SUCCESS = "success", "Success"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+DEPLOYMENT_TRANSITIONS: dict[str, frozenset[str]] = {
+    DeploymentState.QUEUED: frozenset({DeploymentState.EXECUTING, DeploymentState.CANCELLED}),
+    DeploymentState.EXECUTING: frozenset(
+        {
+            DeploymentState.WAITING,
+            DeploymentState.SUCCESS,
+            DeploymentState.FAILED,
+            DeploymentState.CANCELLED,
+        }
+    ),
+    # A deployment that let others run while it waited re-queues for its slot on resume.
+    DeploymentState.WAITING: frozenset(
+        {DeploymentState.EXECUTING, DeploymentState.QUEUED, DeploymentState.CANCELLED}
+    ),
+    DeploymentState.SUCCESS: frozenset(),
+    DeploymentState.FAILED: frozenset(),
+    DeploymentState.CANCELLED: frozenset(),
+}
+DEPLOYMENT_ACTIVE = frozenset(
+    {DeploymentState.QUEUED, DeploymentState.EXECUTING, DeploymentState.WAITING}
+)
+DEPLOYMENT_TERMINAL = frozenset(
+    {DeploymentState.SUCCESS, DeploymentState.FAILED, DeploymentState.CANCELLED}
+)
+
+
+class StepState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    WAITING = "waiting", "Waiting for a person"
+    SUCCESS = "success", "Success"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+    ABORTED = "aborted", "Aborted"
+
+
+STEP_TRANSITIONS: dict[str, frozenset[str]] = {
+    StepState.PENDING: frozenset(
+        {StepState.RUNNING, StepState.WAITING, StepState.SKIPPED, StepState.FAILED}
+    ),
+    StepState.RUNNING: frozenset({StepState.SUCCESS, StepState.FAILED, StepState.WAITING}),
+    StepState.WAITING: frozenset(
+        {
+            StepState.SUCCESS,
+            StepState.ABORTED,
+            StepState.PENDING,  # guided failure: retry
+            StepState.SKIPPED,  # guided failure: ignore
+            StepState.FAILED,
+        }
+    ),
+    StepState.SUCCESS: frozenset(),
+    StepState.FAILED: frozenset(),
+    StepState.SKIPPED: frozenset(),
+    StepState.ABORTED: frozenset(),
+}
+STEP_FAILURES = frozenset({StepState.FAILED, StepState.ABORTED})
+STEP_FINISHED = frozenset({StepState.SUCCESS, StepState.FAILED, StepState.SKIPPED, StepState.ABORTED})
+
+
+class InterruptionType(models.TextChoices):
+    MANUAL_INTERVENTION = "manual_intervention", "Manual intervention"
+    GUIDED_FAILURE = "guided_failure", "Guided failure"
+
+
+class InterruptionResult(models.TextChoices):
+    PROCEED = "proceed", "Proceed"
+    ABORT = "abort", "Abort"
+
+
+class Guidance(models.TextChoices):
+    RETRY = "retry", "Retry"
+    IGNORE = "ignore", "Ignore"
+    FAIL = "fail", "Fail"
+
+
+class LogLevel(models.TextChoices):
+    VERBOSE = "verbose", "Verbose"
+    INFO = "info", "Info"
+    WARNING = "warning", "Warning"
+    ERROR = "error", "Error"
+
+
+MAX_RETRIES_PER_STEP = 10
+
+# Badge colour and icon per state, shared by every page that shows a state.
+STATE_BADGES: dict[str, tuple[str, str]] = {
+    "queued": ("grey", "⏳"),
+    "pending": ("grey", "·"),
+    "executing": ("blue", "▶"),
+    "running": ("blue", "▶"),
+    "waiting": ("orange", "👁"),
+    "success": ("green", "✔"),
+    "failed": ("red", "✖"),
+    "aborted": ("red", "✖"),
+    "cancelled": ("grey", "⊘"),
+    "skipped": ("grey", "↷"),
+}

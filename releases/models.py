@@ -1,0 +1,220 @@
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from processes.models import StepFields
+from releases.choices import (
+    DeploymentState,
+    Guidance,
+    InterruptionResult,
+    InterruptionType,
+    LogLevel,
+    StepState,
+)
+from teams.permissions import ScopedQuerySet
+
+
+class ReleaseQuerySet(ScopedQuerySet):
+    environment_field = None
+
+
+class DeploymentQuerySet(ScopedQuerySet):
+    pass
+
+
+class InterruptionQuerySet(ScopedQuerySet):
+    project_field = "deployment__project"
+    environment_field = "deployment__environment"
+
+
+class Release(models.Model):
+    project = models.ForeignKey(
+        "processes.Project", on_delete=models.PROTECT, related_name="releases"
+    )
+    version = models.CharField(max_length=100)
+    notes = models.TextField(blank=True, help_text="Markdown.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ReleaseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "version"], name="release_version_unique_in_project"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} {self.version}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("releases:release_detail", args=[self.pk])
+
+
+class ReleaseStep(StepFields):
+    """A step of the process as it was when the release was created."""
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="steps")
+
+    class Meta:
+        ordering = ["release", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["release", "position"], name="release_step_position_unique"),
+        ]
+
+
+class Deployment(models.Model):
+    release = models.ForeignKey(Release, on_delete=models.PROTECT, related_name="deployments")
+    # Copied from the release so the one-active-per-slot rule is a database constraint and
+    # the dashboard reads the latest deployment per (project, environment) from one index.
+    project = models.ForeignKey("processes.Project", on_delete=models.PROTECT, related_name="+")
+    environment = models.ForeignKey(
+        "lifecycles.Environment", on_delete=models.PROTECT, related_name="deployments"
+    )
+    state = models.CharField(max_length=16, choices=DeploymentState.choices, default=DeploymentState.QUEUED)
+    guided_failure = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Empty when the system deployed automatically.",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Last time the engine moved this deployment; the sweep re-advances the ones that
+    # should be moving and have sat still for longer than RELMAN_STUCK_AFTER_SECONDS.
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = DeploymentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "environment"],
+                condition=models.Q(state=DeploymentState.EXECUTING),
+                name="one_executing_deployment_per_project_environment",
+            ),
+        ]
+        indexes = [
+            # latest deployment per (project, environment): dashboard, queue order
+            models.Index(fields=["project", "environment", "-id"], name="deployment_slot_latest"),
+            # the sweep's scan of deployments that should be moving
+            models.Index(fields=["state", "updated_at"], name="deployment_state_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Deployment of {self.release} to {self.environment}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("releases:deployment_detail", args=[self.pk])
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in {DeploymentState.SUCCESS, DeploymentState.FAILED, DeploymentState.CANCELLED}
+
+
+class DeploymentStep(models.Model):
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="steps")
+    release_step = models.ForeignKey(ReleaseStep, on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveIntegerField()
+    state = models.CharField(max_length=16, choices=StepState.choices, default=StepState.PENDING)
+    skip_reason = models.CharField(max_length=300, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    # A worker running this step's script touches this; a stale one means the worker died.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["deployment", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["deployment", "position"], name="deployment_step_position_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Step {self.position}: {self.release_step.name}"
+
+    @property
+    def name(self) -> str:
+        return self.release_step.name
+
+    @property
+    def kind(self) -> str:
+        return self.release_step.kind
+
+    @property
+    def title(self) -> str:
+        return f"Step {self.position}: {self.release_step.name}"
+
+    @property
+    def duration(self):
+        if self.started_at is None:
+            return None
+        return (self.finished_at or timezone.now()) - self.started_at
+
+
+class Interruption(models.Model):
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="interruptions")
+    step = models.ForeignKey(DeploymentStep, on_delete=models.CASCADE, related_name="interruptions")
+    type = models.CharField(max_length=32, choices=InterruptionType.choices)
+    title = models.CharField(max_length=300)
+    instructions = models.TextField(blank=True)
+    responsible_teams = models.ManyToManyField("teams.Team", blank=True, related_name="+")
+    blocks_deployments = models.BooleanField(default=False)
+    prevent_self_approval = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    pending = models.BooleanField(default=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    taken_at = models.DateTimeField(null=True, blank=True)
+    result = models.CharField(max_length=16, choices=InterruptionResult.choices, blank=True)
+    guidance = models.CharField(max_length=16, choices=Guidance.choices, blank=True)
+    notes = models.TextField(blank=True)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InterruptionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["step"], condition=models.Q(pending=True), name="one_pending_interruption_per_step"
+            ),
+        ]
+        indexes = [models.Index(fields=["pending", "created_at"], name="interruption_pending")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class TaskLogEntry(models.Model):
+    """One line of a deployment's task log. Append-only."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="log_entries")
+    step = models.ForeignKey(
+        DeploymentStep, null=True, blank=True, on_delete=models.CASCADE, related_name="log_entries"
+    )
+    timestamp = models.DateTimeField(default=timezone.now)
+    level = models.CharField(max_length=16, choices=LogLevel.choices, default=LogLevel.INFO)
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "task log entries"
+        indexes = [models.Index(fields=["deployment", "id"], name="tasklog_deployment_id")]
+
+    def __str__(self) -> str:
+        return self.message[:80]

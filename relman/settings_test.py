@@ -1,0 +1,41 @@
+"""Test settings: the suite runs on SQLite by default, and on PostgreSQL + Redis when
+RELMAN_TEST_DATABASE_URL / RELMAN_TEST_BROKER_URL are set (CI runs both)."""
+
+import os
+
+os.environ.setdefault("RELMAN_SECRET_KEY", "relman-tests-only-secret-key-0123456789-abcdefghij")
+os.environ.setdefault("RELMAN_HTTPS", "0")
+
+from relman.settings import *  # noqa: E402,F403
+from relman.settings import VAR_DIR, _database  # noqa: E402
+
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+
+TEST_DATABASE_URL = os.environ.get("RELMAN_TEST_DATABASE_URL", "")
+if TEST_DATABASE_URL:
+    DATABASES = {"default": _database(TEST_DATABASE_URL)}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+else:
+    DATABASES = {"default": _database(f"sqlite:///{VAR_DIR / 'test.sqlite3'}")}
+    # A file (not :memory:) so that worker processes started by integration tests share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-relman.sqlite3")}
+
+TEST_BROKER_URL = os.environ.get("RELMAN_TEST_BROKER_URL", "")
+# Unit tests run tasks in-process (eagerly) once the enqueuing transaction commits;
+# integration tests start real worker processes against CELERY_BROKER_URL instead.
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+if TEST_BROKER_URL:
+    CELERY_BROKER_URL = TEST_BROKER_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+RELMAN_SCRIPT_HEARTBEAT_SECONDS = 1
+LOGGING = {"version": 1, "disable_existing_loggers": False}

@@ -1,0 +1,17 @@
+from django.db import models
+
+
+class Role(models.TextChoices):
+    VIEWER = "viewer", "Viewer"
+    RELEASE_CREATOR = "release_creator", "Release creator"
+    DEPLOYER = "deployer", "Deployer"
+    PROJECT_EDITOR = "project_editor", "Project editor"
+
+
+# Every role includes viewing; none of the others includes another.
+ROLE_IMPLIES: dict[str, frozenset[str]] = {
+    Role.VIEWER: frozenset({Role.VIEWER}),
+    Role.RELEASE_CREATOR: frozenset({Role.VIEWER, Role.RELEASE_CREATOR}),
+    Role.DEPLOYER: frozenset({Role.VIEWER, Role.DEPLOYER}),
+    Role.PROJECT_EDITOR: frozenset({Role.VIEWER, Role.PROJECT_EDITOR}),
+}
