@@ -35,9 +35,7 @@ class Phase(models.Model):
     minimum = models.PositiveIntegerField(
         null=True, blank=True, help_text="With the 'minimum' rule: how many environments must succeed."
     )
-    environments = models.ManyToManyField(
-        Environment, through="PhaseEnvironment", related_name="phases"
-    )
+    environments = models.ManyToManyField(Environment, through="PhaseEnvironment", related_name="phases")
 
     class Meta:
         ordering = ["lifecycle", "position", "id"]

@@ -25,9 +25,7 @@ class Project(models.Model):
     name = models.CharField(max_length=100, unique=True)
     slug = models.SlugField(max_length=100, unique=True)
     group = models.ForeignKey(ProjectGroup, on_delete=models.PROTECT, related_name="projects")
-    lifecycle = models.ForeignKey(
-        "lifecycles.Lifecycle", on_delete=models.PROTECT, related_name="projects"
-    )
+    lifecycle = models.ForeignKey("lifecycles.Lifecycle", on_delete=models.PROTECT, related_name="projects")
     description = models.TextField(blank=True)
     disabled = models.BooleanField(default=False)
     guided_failure = models.BooleanField(

@@ -31,12 +31,8 @@ DEPLOYMENT_TRANSITIONS: dict[str, frozenset[str]] = {
     DeploymentState.FAILED: frozenset(),
     DeploymentState.CANCELLED: frozenset(),
 }
-DEPLOYMENT_ACTIVE = frozenset(
-    {DeploymentState.QUEUED, DeploymentState.EXECUTING, DeploymentState.WAITING}
-)
-DEPLOYMENT_TERMINAL = frozenset(
-    {DeploymentState.SUCCESS, DeploymentState.FAILED, DeploymentState.CANCELLED}
-)
+DEPLOYMENT_ACTIVE = frozenset({DeploymentState.QUEUED, DeploymentState.EXECUTING, DeploymentState.WAITING})
+DEPLOYMENT_TERMINAL = frozenset({DeploymentState.SUCCESS, DeploymentState.FAILED, DeploymentState.CANCELLED})
 
 
 class StepState(models.TextChoices):
@@ -50,9 +46,7 @@ class StepState(models.TextChoices):
 
 
 STEP_TRANSITIONS: dict[str, frozenset[str]] = {
-    StepState.PENDING: frozenset(
-        {StepState.RUNNING, StepState.WAITING, StepState.SKIPPED, StepState.FAILED}
-    ),
+    StepState.PENDING: frozenset({StepState.RUNNING, StepState.WAITING, StepState.SKIPPED, StepState.FAILED}),
     StepState.RUNNING: frozenset({StepState.SUCCESS, StepState.FAILED, StepState.WAITING}),
     StepState.WAITING: frozenset(
         {

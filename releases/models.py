@@ -29,9 +29,7 @@ class InterruptionQuerySet(ScopedQuerySet):
 
 
 class Release(models.Model):
-    project = models.ForeignKey(
-        "processes.Project", on_delete=models.PROTECT, related_name="releases"
-    )
+    project = models.ForeignKey("processes.Project", on_delete=models.PROTECT, related_name="releases")
     version = models.CharField(max_length=100)
     notes = models.TextField(blank=True, help_text="Markdown.")
     created_by = models.ForeignKey(
@@ -137,7 +135,9 @@ class DeploymentStep(models.Model):
     class Meta:
         ordering = ["deployment", "position"]
         constraints = [
-            models.UniqueConstraint(fields=["deployment", "position"], name="deployment_step_position_unique"),
+            models.UniqueConstraint(
+                fields=["deployment", "position"], name="deployment_step_position_unique"
+            ),
         ]
 
     def __str__(self) -> str:

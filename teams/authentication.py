@@ -20,7 +20,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("The Authorization header has no API key after 'Bearer'.")
         user = services.api_key_authenticate(key=key)
         if user is None:
-            raise exceptions.AuthenticationFailed("The API key is unknown, revoked, expired, or its user is disabled.")
+            raise exceptions.AuthenticationFailed(
+                "The API key is unknown, revoked, expired, or its user is disabled."
+            )
         return (user, key)
 
     def authenticate_header(self, request) -> str:

@@ -41,13 +41,9 @@ class RoleGrant(models.Model):
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="roles")
     role = models.CharField(max_length=32, choices=Role.choices)
-    project_groups = models.ManyToManyField(
-        "processes.ProjectGroup", blank=True, related_name="role_grants"
-    )
+    project_groups = models.ManyToManyField("processes.ProjectGroup", blank=True, related_name="role_grants")
     projects = models.ManyToManyField("processes.Project", blank=True, related_name="role_grants")
-    environments = models.ManyToManyField(
-        "lifecycles.Environment", blank=True, related_name="role_grants"
-    )
+    environments = models.ManyToManyField("lifecycles.Environment", blank=True, related_name="role_grants")
 
     class Meta:
         ordering = ["team__name", "role", "id"]

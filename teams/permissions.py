@@ -81,9 +81,7 @@ def grants_for(user: User) -> list[Grant]:
     return grants
 
 
-def has_role(
-    user: User, role: str, project: Project, environment: Environment | None = None
-) -> bool:
+def has_role(user: User, role: str, project: Project, environment: Environment | None = None) -> bool:
     if not user.is_authenticated or not user.is_active:
         return False
     if user.is_superuser:
@@ -157,13 +155,13 @@ def take_refusal(user: User, interruption: Interruption) -> str | None:
     """
     deployment = interruption.deployment
     teams = list(interruption.responsible_teams.all())
-    team_names = _names(teams)
+    names = team_names(teams)
     if teams:
         if not is_member_of_any(user, {t.pk for t in teams}):
-            return f"Only members of {team_names} may take this step."
+            return f"Only members of {names} may take this step."
         if not can_view_environment_of(user, deployment.project, deployment.environment):
             return (
-                f"You are in {team_names} but have no role that lets you see "
+                f"You are in {names} but have no role that lets you see "
                 f"{deployment.project} in {deployment.environment}."
             )
     elif not can_deploy(user, deployment.project, deployment.environment):
@@ -172,7 +170,7 @@ def take_refusal(user: User, interruption: Interruption) -> str | None:
             f"to {deployment.environment} may take it."
         )
     if interruption.prevent_self_approval and deployment.created_by_id == user.pk:
-        others = f"another member of {team_names}" if teams else "another deployer"
+        others = f"another member of {names}" if teams else "another deployer"
         return f"You created this deployment and this step prevents self-approval: {others} must take it."
     return None
 
@@ -181,7 +179,8 @@ def can_take_interruption(user: User, interruption: Interruption) -> bool:
     return take_refusal(user, interruption) is None
 
 
-def _names(teams) -> str:
+def team_names(teams) -> str:
+    """'DBA Team', or 'DBA Team, Ops Team or Test Team'."""
     names = [t.name for t in teams]
     if len(names) <= 1:
         return "".join(names)

@@ -1,0 +1,522 @@
+"""The deployment engine: how a deployment moves from queued to finished.
+
+Read top to bottom:
+
+1. ``deployment_advance`` is the only entry point workers call. It loops: take the next
+   decision under the deployment's row lock (``_decide``), and, when the decision is to
+   run a script, run it outside any transaction (``_run_script``) and record its outcome
+   (``_script_finished``).
+2. ``_decide`` starts a queued deployment when its (project, environment) slot is free,
+   skips steps whose run condition or environment rules them out, raises an interruption
+   for a manual step (the deployment then waits for a person and the worker is free), or
+   claims a script step. When no step is left, the deployment finishes, the slot passes to
+   the next queued deployment, and the lifecycle's automatic environments are deployed.
+3. ``deployments_sweep`` finds what should be moving and is not (a lost message, a worker
+   killed mid-script) and repairs it.
+
+PostgreSQL holds the truth. Every state change happens under a row lock inside a
+transaction that also writes its task-log lines; messages are published after commit.
+Running ``deployment_advance`` twice, or on two workers at once, changes nothing the second
+time: only the holder of the row lock decides, and a claimed step is not claimed again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from processes.choices import RunCondition, StepKind
+from processes.models import Project
+from releases.choices import (
+    DEPLOYMENT_TRANSITIONS,
+    MAX_RETRIES_PER_STEP,
+    STEP_FAILURES,
+    STEP_TRANSITIONS,
+    DeploymentState,
+    InterruptionType,
+    LogLevel,
+    StepState,
+)
+from releases.models import Deployment, DeploymentStep, Interruption, TaskLogEntry
+from relman.exceptions import Conflict
+from relman.queue import enqueue_on_commit, publish
+from teams.permissions import team_names
+
+logger = logging.getLogger(__name__)
+
+WORKER_LOST = "Worker lost while running this step"
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+
+
+# --- the loop ---------------------------------------------------------------------------
+
+
+def deployment_advance(deployment_id: int) -> None:
+    """Moves the deployment as far as it can go without a person.
+
+    Guarantees: safe to call any number of times and on several workers at once; never
+    runs a script step twice; stops at the first manual step, leaving the worker free.
+    """
+    while True:
+        step = _decide(deployment_id)
+        if step is None:
+            return
+        outcome = _run_script(step)
+        _script_finished(step.pk, outcome)
+
+
+@transaction.atomic
+def _decide(deployment_id: int) -> DeploymentStep | None:
+    """Takes the next decision for the deployment; returns a script step it claimed."""
+    deployment = (
+        Deployment.objects.select_for_update()
+        .select_related("release__project", "environment")
+        .filter(pk=deployment_id)
+        .first()
+    )
+    if deployment is None:
+        return None
+    if deployment.state == DeploymentState.QUEUED and not _start(deployment):
+        return None
+    if deployment.state != DeploymentState.EXECUTING:
+        return None
+
+    steps = list(deployment.steps.select_related("release_step").order_by("position"))
+    if any(s.state in (StepState.RUNNING, StepState.WAITING) for s in steps):
+        return None  # a worker is running it, or a person is needed
+    failed = any(s.state in STEP_FAILURES for s in steps)
+    for step in steps:
+        if step.state != StepState.PENDING:
+            continue
+        release_step = step.release_step
+        if not _run_condition_allows(release_step.run_condition, failed):
+            reason = "an earlier step failed" if failed else "no earlier step failed"
+            set_step_state(step, StepState.SKIPPED, skip_reason=f"Skipped because {reason}.")
+            log(deployment, f"{step.title} skipped because {reason}.", step=step, level=LogLevel.VERBOSE)
+            continue
+        if release_step.kind == StepKind.MANUAL:
+            _raise_manual_intervention(deployment, step)
+            return None
+        _claim_script(deployment, step)
+        return step
+    _finish(deployment, failed=failed)
+    return None
+
+
+def _run_condition_allows(condition: str, failed: bool) -> bool:
+    if condition == RunCondition.ALWAYS:
+        return True
+    return failed if condition == RunCondition.FAILURE else not failed
+
+
+# --- starting: the (project, environment) slot ------------------------------------------
+
+
+def _start(deployment: Deployment) -> bool:
+    """Queued → executing when the deployment is first in line and its slot is free."""
+    # One lock per project serialises every slot decision for its environments.
+    Project.objects.select_for_update().filter(pk=deployment.project_id).first()
+    first_in_line = (
+        Deployment.objects.filter(
+            project_id=deployment.project_id,
+            environment_id=deployment.environment_id,
+            state=DeploymentState.QUEUED,
+        )
+        .order_by("queued_at", "id")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if first_in_line != deployment.pk or slot_holder(deployment) is not None:
+        return False
+    resumed = deployment.started_at is not None
+    set_deployment_state(
+        deployment, DeploymentState.EXECUTING, started_at=deployment.started_at or timezone.now()
+    )
+    if not resumed:
+        log(
+            deployment,
+            f"Deploying {deployment.release.project} {deployment.release.version} to {deployment.environment}.",
+        )
+    return True
+
+
+def slot_holder(deployment: Deployment) -> Deployment | None:
+    """The other deployment holding this deployment's (project, environment) slot: one
+    executing, or one waiting on an interruption that blocks deployments."""
+    return (
+        Deployment.objects.filter(project_id=deployment.project_id, environment_id=deployment.environment_id)
+        .exclude(pk=deployment.pk)
+        .filter(
+            Q(state=DeploymentState.EXECUTING)
+            | Q(
+                state=DeploymentState.WAITING,
+                interruptions__pending=True,
+                interruptions__blocks_deployments=True,
+            )
+        )
+        .select_related("release")
+        .first()
+    )
+
+
+def pass_slot_on(deployment: Deployment) -> None:
+    """After commit, wakes the deployment first in line for this deployment's slot."""
+    from releases.tasks import deployment_advance_task
+
+    project_id, environment_id = deployment.project_id, deployment.environment_id
+
+    def wake_next() -> None:
+        next_pk = (
+            Deployment.objects.filter(
+                project_id=project_id, environment_id=environment_id, state=DeploymentState.QUEUED
+            )
+            .order_by("queued_at", "id")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if next_pk is not None:
+            publish(deployment_advance_task, next_pk)
+
+    transaction.on_commit(wake_next)
+
+
+def enqueue_advance(deployment_id: int) -> None:
+    from releases.tasks import deployment_advance_task
+
+    enqueue_on_commit(deployment_advance_task, deployment_id)
+
+
+# --- manual steps -----------------------------------------------------------------------
+
+
+def _raise_manual_intervention(deployment: Deployment, step: DeploymentStep) -> None:
+    release_step = step.release_step
+    teams = list(release_step.responsible_teams.all())
+    set_step_state(step, StepState.WAITING, started_at=timezone.now())
+    interruption = Interruption.objects.create(
+        deployment=deployment,
+        step=step,
+        type=InterruptionType.MANUAL_INTERVENTION,
+        title=release_step.name,
+        instructions=release_step.instructions,
+        blocks_deployments=release_step.block_deployments,
+        prevent_self_approval=release_step.prevent_self_approval,
+    )
+    interruption.responsible_teams.set(teams)
+    who = team_names(teams) or "a deployer"
+    log(deployment, f"== Waiting: {step.title} ==", step=step)
+    log(deployment, f'Manual intervention "{release_step.name}" is waiting for {who}.', step=step)
+    member = f"a member of {who}" if teams else who
+    log(
+        deployment,
+        f"Deployment will pause until {member} proceeds or aborts, or the deployment is cancelled.",
+        step=step,
+    )
+    set_deployment_state(deployment, DeploymentState.WAITING)
+    if not release_step.block_deployments:
+        pass_slot_on(deployment)
+
+
+# --- script steps -----------------------------------------------------------------------
+
+
+@dataclass
+class ScriptOutcome:
+    exit_code: int | None
+    timed_out: bool = False
+    cancelled: bool = False
+
+
+def _claim_script(deployment: Deployment, step: DeploymentStep) -> None:
+    now = timezone.now()
+    set_step_state(step, StepState.RUNNING, started_at=now, heartbeat_at=now, attempts=step.attempts + 1)
+    attempt = f" (attempt {step.attempts})" if step.attempts > 1 else ""
+    log(deployment, f"== Running: {step.title}{attempt} ==", step=step)
+
+
+def _run_script(step: DeploymentStep) -> ScriptOutcome:
+    """Runs the step's script as a subprocess, streaming its output into the task log line
+    by line, touching the heartbeat, and stopping it on timeout or cancellation."""
+    deployment = step.deployment
+    release_step = step.release_step
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "LANG": os.environ.get("LANG", "C.UTF-8"),
+        "RELMAN_PROJECT": deployment.release.project.name,
+        "RELMAN_RELEASE_VERSION": deployment.release.version,
+        "RELMAN_ENVIRONMENT": deployment.environment.name,
+        "RELMAN_DEPLOYMENT_ID": str(deployment.pk),
+    }
+    with tempfile.TemporaryDirectory(prefix=f"relman-{deployment.pk}-") as workdir:
+        env["HOME"] = workdir
+        script_path = os.path.join(workdir, "step.sh")
+        with open(script_path, "w") as fh:
+            fh.write(release_step.script)
+        try:
+            process = subprocess.Popen(
+                [settings.RELMAN_SCRIPT_SHELL, script_path],
+                cwd=workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # so a timeout or cancel stops the whole tree
+                preexec_fn=_die_with_parent,
+            )
+        except OSError as exc:
+            log(deployment, f"Could not start the script: {exc}", step=step, level=LogLevel.ERROR)
+            return ScriptOutcome(exit_code=None)
+        return _supervise(process, step, release_step.timeout_seconds)
+
+
+def _die_with_parent() -> None:
+    """In the child: if the worker is killed, the script is killed too, so the sweep's
+    "worker lost" verdict is true and no orphan keeps changing the target."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _supervise(process: subprocess.Popen, step: DeploymentStep, timeout: int) -> ScriptOutcome:
+    lines: queue.Queue[tuple[str, str] | None] = queue.Queue()
+    readers = [
+        threading.Thread(target=_pump, args=(process.stdout, LogLevel.INFO, lines), daemon=True),
+        threading.Thread(target=_pump, args=(process.stderr, LogLevel.ERROR, lines), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    deadline = time.monotonic() + timeout
+    heartbeat_every = settings.RELMAN_SCRIPT_HEARTBEAT_SECONDS
+    next_heartbeat = time.monotonic() + heartbeat_every
+    batch: list[TaskLogEntry] = []
+    open_streams = len(readers)
+    outcome: ScriptOutcome | None = None
+    while open_streams:
+        try:
+            item = lines.get(timeout=0.2)
+        except queue.Empty:
+            item = ()
+        if item is None:
+            open_streams -= 1
+        elif item:
+            level, text = item
+            batch.append(TaskLogEntry(deployment_id=step.deployment_id, step=step, level=level, message=text))
+        # Lines are written as they come, in small batches, so the page shows them live.
+        if batch and (not item or len(batch) >= 50):
+            TaskLogEntry.objects.bulk_create(batch)
+            batch = []
+        now = time.monotonic()
+        if outcome is None and now >= deadline:
+            outcome = ScriptOutcome(exit_code=None, timed_out=True)
+            _stop(process)
+        if now >= next_heartbeat:
+            next_heartbeat = now + heartbeat_every
+            still_wanted = DeploymentStep.objects.filter(
+                pk=step.pk, state=StepState.RUNNING, deployment__state=DeploymentState.EXECUTING
+            ).update(heartbeat_at=timezone.now())
+            if not still_wanted and outcome is None:
+                outcome = ScriptOutcome(exit_code=None, cancelled=True)
+                _stop(process)
+    if batch:
+        TaskLogEntry.objects.bulk_create(batch)
+    exit_code = process.wait()
+    if outcome is not None:
+        outcome.exit_code = exit_code
+        return outcome
+    return ScriptOutcome(exit_code=exit_code)
+
+
+def _pump(stream, level: str, lines: queue.Queue) -> None:
+    for raw in iter(stream.readline, b""):
+        lines.put((level, raw.decode("utf-8", errors="replace").rstrip("\r\n")))
+    stream.close()
+    lines.put(None)
+
+
+def _stop(process: subprocess.Popen, grace_seconds: float = 5.0) -> None:
+    """Terminate the script's process group, then kill it if it does not exit."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=grace_seconds)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@transaction.atomic
+def _script_finished(step_id: int, outcome: ScriptOutcome) -> None:
+    step = DeploymentStep.objects.select_related("release_step").get(pk=step_id)
+    deployment = (
+        Deployment.objects.select_for_update()
+        .select_related("release__project", "environment")
+        .get(pk=step.deployment_id)
+    )
+    step.refresh_from_db()
+    if step.state != StepState.RUNNING:
+        return  # the sweep or a cancel already decided this step's fate
+    if outcome.cancelled or deployment.state == DeploymentState.CANCELLED:
+        set_step_state(step, StepState.FAILED, exit_code=outcome.exit_code, finished_at=timezone.now())
+        log(deployment, f"== Cancelled: {step.title} ==", step=step, level=LogLevel.WARNING)
+        return
+    if outcome.exit_code == 0:
+        set_step_state(step, StepState.SUCCESS, exit_code=0, finished_at=timezone.now())
+        log(deployment, f"== Success: {step.title} ==", step=step)
+        deployment.updated_at = timezone.now()
+        deployment.save(update_fields=["updated_at"])
+        return
+    if outcome.timed_out:
+        reason = f"The script timed out after {step.release_step.timeout_seconds} seconds and was stopped."
+    elif outcome.exit_code is None:
+        reason = "The script could not be started."
+    else:
+        reason = f"The script exited with code {outcome.exit_code}."
+    step_failed(deployment, step, reason, exit_code=outcome.exit_code)
+
+
+def step_failed(
+    deployment: Deployment, step: DeploymentStep, reason: str, *, exit_code: int | None = None
+) -> None:
+    """A running script step failed: ask a person when guided failure is on (and retries
+    remain), otherwise fail the step so the deployment runs its failure path."""
+    log(deployment, reason, step=step, level=LogLevel.ERROR)
+    asks_a_person = deployment.state == DeploymentState.EXECUTING and deployment.guided_failure
+    if asks_a_person and step.attempts <= MAX_RETRIES_PER_STEP:
+        set_step_state(step, StepState.WAITING, exit_code=exit_code)
+        interruption = Interruption.objects.create(
+            deployment=deployment,
+            step=step,
+            type=InterruptionType.GUIDED_FAILURE,
+            title=f"{step.name} failed",
+            instructions=f"{reason}\n\nRetry the step, ignore the failure and continue, or fail it.",
+            blocks_deployments=True,
+        )
+        interruption.responsible_teams.set(step.release_step.responsible_teams.all())
+        log(deployment, f"== Failed: {step.title} ==", step=step, level=LogLevel.ERROR)
+        log(
+            deployment,
+            "Guided failure is on: the deployment will pause until someone chooses retry, ignore or fail.",
+            step=step,
+            level=LogLevel.WARNING,
+        )
+        set_deployment_state(deployment, DeploymentState.WAITING)
+        return
+    set_step_state(step, StepState.FAILED, exit_code=exit_code, finished_at=timezone.now())
+    log(deployment, f"== Failed: {step.title} ==", step=step, level=LogLevel.ERROR)
+    deployment.updated_at = timezone.now()
+    deployment.save(update_fields=["updated_at"])
+
+
+# --- finishing --------------------------------------------------------------------------
+
+
+def _finish(deployment: Deployment, *, failed: bool) -> None:
+    state = DeploymentState.FAILED if failed else DeploymentState.SUCCESS
+    set_deployment_state(deployment, state, finished_at=timezone.now())
+    if failed:
+        log(deployment, f"Deployment to {deployment.environment} failed.", level=LogLevel.ERROR)
+    else:
+        log(deployment, f"Deployment to {deployment.environment} succeeded.")
+    pass_slot_on(deployment)
+    if not failed:
+        from releases.services import release_deploy_automatic
+
+        release_deploy_automatic(release=deployment.release)
+
+
+# --- the sweep --------------------------------------------------------------------------
+
+
+def deployments_sweep() -> dict[str, int]:
+    """Repairs what should be moving and is not; returns what it did, for the log.
+
+    - A running script whose heartbeat is older than RELMAN_STUCK_AFTER_SECONDS lost its
+      worker: the step fails with "Worker lost while running this step" (never re-run
+      silently; with guided failure on, a person decides whether to retry).
+    - A queued or executing deployment that has not moved for that long is advanced again
+      (its message was lost, or the broker restarted).
+    """
+    stale = timezone.now() - timedelta(seconds=settings.RELMAN_STUCK_AFTER_SECONDS)
+    lost = 0
+    for step_id in DeploymentStep.objects.filter(state=StepState.RUNNING, heartbeat_at__lt=stale).values_list(
+        "pk", flat=True
+    ):
+        lost += _fail_lost_script(step_id, stale)
+    readvanced = 0
+    for deployment_id in Deployment.objects.filter(
+        state__in=[DeploymentState.QUEUED, DeploymentState.EXECUTING], updated_at__lt=stale
+    ).values_list("pk", flat=True):
+        with transaction.atomic():
+            enqueue_advance(deployment_id)
+        readvanced += 1
+    return {"worker_lost": lost, "readvanced": readvanced}
+
+
+@transaction.atomic
+def _fail_lost_script(step_id: int, stale) -> int:
+    step = DeploymentStep.objects.select_related("release_step").get(pk=step_id)
+    deployment = (
+        Deployment.objects.select_for_update()
+        .select_related("release__project", "environment")
+        .get(pk=step.deployment_id)
+    )
+    step.refresh_from_db()
+    if step.state != StepState.RUNNING or (step.heartbeat_at and step.heartbeat_at >= stale):
+        return 0
+    step_failed(deployment, step, WORKER_LOST)
+    enqueue_advance(deployment.pk)
+    return 1
+
+
+# --- shared helpers ---------------------------------------------------------------------
+
+
+def set_deployment_state(deployment: Deployment, state: str, **fields) -> None:
+    """Applies an allowed transition to a deployment the caller holds locked."""
+    if state not in DEPLOYMENT_TRANSITIONS[deployment.state]:
+        raise InvalidTransition(
+            f"A deployment that is {deployment.get_state_display().lower()} cannot become {state}."
+        )
+    deployment.state = state
+    deployment.updated_at = timezone.now()
+    for name, value in fields.items():
+        setattr(deployment, name, value)
+    deployment.save(update_fields=["state", "updated_at", *fields])
+
+
+def set_step_state(step: DeploymentStep, state: str, **fields) -> None:
+    if state not in STEP_TRANSITIONS[step.state]:
+        raise InvalidTransition(f"{step.title} is {step.state} and cannot become {state}.")
+    step.state = state
+    for name, value in fields.items():
+        setattr(step, name, value)
+    step.save(update_fields=["state", *fields])
+
+
+def log(
+    deployment: Deployment, message: str, *, step: DeploymentStep | None = None, level: str = LogLevel.INFO
+) -> TaskLogEntry:
+    return TaskLogEntry.objects.create(deployment=deployment, step=step, level=level, message=message)

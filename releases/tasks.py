@@ -1,0 +1,23 @@
+"""Celery tasks: thin, idempotent wrappers around the engine."""
+
+import logging
+
+from celery import shared_task
+
+from releases import engine
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True)
+def deployment_advance_task(deployment_id: int) -> None:
+    """Advances one deployment as far as it can go; delivering it twice is harmless."""
+    engine.deployment_advance(deployment_id)
+
+
+@shared_task(acks_late=True)
+def deployments_sweep_task() -> None:
+    """Periodic (Celery beat): repairs deployments that should be moving and are not."""
+    done = engine.deployments_sweep()
+    if any(done.values()):
+        logger.info("Sweep: %s", done)

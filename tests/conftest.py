@@ -1,0 +1,66 @@
+"""Shared fixtures: the demo scenarios and the personas every refusal is tested with.
+
+Personas (on the Manual Deployment project):
+- sarah: member of DBA Team, the responsible team of the first two steps (deployer)
+- olly: member of Ops Team, another team (deployer)
+- vera: a viewer (team Auditors holds the viewer role on every project)
+- oscar: an outsider, in no team
+- root: a superuser in no team
+"""
+
+import pytest
+
+from relman import demo
+from teams.choices import Role
+from teams.models import RoleGrant, Team, User
+
+
+@pytest.fixture
+def octopus(db):
+    return demo.octopus_demo(password=None)
+
+
+@pytest.fixture
+def goodhealth(db):
+    return demo.goodhealth_demo(password=None)
+
+
+@pytest.fixture
+def sarah(octopus):
+    return octopus.users["sarah"]
+
+
+@pytest.fixture
+def olly(octopus):
+    return octopus.users["olly"]
+
+
+@pytest.fixture
+def tina(octopus):
+    return octopus.users["tina"]
+
+
+@pytest.fixture
+def vera(db):
+    user = User.objects.create_user("vera", display_name="Vera")
+    team = Team.objects.create(name="Auditors")
+    team.members.add(user)
+    RoleGrant.objects.create(team=team, role=Role.VIEWER)
+    return user
+
+
+@pytest.fixture
+def oscar(db):
+    return User.objects.create_user("oscar", display_name="Oscar")
+
+
+@pytest.fixture
+def root(db):
+    return User.objects.create_superuser("root", email="root@example.com", password=None, display_name="Root")
+
+
+@pytest.fixture
+def engine(django_capture_on_commit_callbacks):
+    """``with engine(): ...`` runs the Celery messages the block sends once it commits,
+    in this process (tasks are eager in tests), as a worker would."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
