@@ -107,13 +107,13 @@ def _must_first(subject: str, phase: PhaseProgress) -> str:
     if phase.phase.rule == PhaseRule.MINIMUM:
         done = len(phase.environments) - len(missing)
         need = (phase.phase.minimum or 1) - done
-        where = f"{need} more of {_join(missing)}"
+        where = f"{need} more of {_join(missing, 'or')}"
     else:
         where = _join(missing)
     return f"{subject} must first be deployed to {where} (phase {phase.phase.name})."
 
 
-def _join(names: list[str]) -> str:
+def _join(names: list[str], last: str = "and") -> str:
     if len(names) <= 1:
         return "".join(names)
-    return ", ".join(names[:-1]) + " and " + names[-1]
+    return ", ".join(names[:-1]) + f" {last} " + names[-1]
