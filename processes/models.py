@@ -1,7 +1,7 @@
 from django.db import models
 from django.urls import reverse
 
-from processes.choices import DEFAULT_SCRIPT_TIMEOUT_SECONDS, RunCondition, StepKind
+from processes.choices import DEFAULT_PROJECT_GROUP, DEFAULT_SCRIPT_TIMEOUT_SECONDS, RunCondition, StepKind
 from teams.permissions import ScopedQuerySet
 
 
@@ -19,6 +19,11 @@ class ProjectGroup(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @classmethod
+    def default(cls) -> "ProjectGroup":
+        """The Default Project Group (made by a migration; remade if someone deleted it)."""
+        return cls.objects.get_or_create(name=DEFAULT_PROJECT_GROUP)[0]
 
 
 class Project(models.Model):

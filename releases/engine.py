@@ -85,7 +85,7 @@ def deployment_advance(deployment_id: int) -> None:
 def _decide(deployment_id: int) -> DeploymentStep | None:
     """Takes the next decision for the deployment; returns a script step it claimed."""
     deployment = (
-        Deployment.objects.select_for_update()
+        Deployment.objects.select_for_update(of=("self",))
         .select_related("release__project", "environment")
         .filter(pk=deployment_id)
         .first()
@@ -371,7 +371,7 @@ def _stop(process: subprocess.Popen, grace_seconds: float = 5.0) -> None:
 def _script_finished(step_id: int, outcome: ScriptOutcome) -> None:
     step = DeploymentStep.objects.select_related("release_step").get(pk=step_id)
     deployment = (
-        Deployment.objects.select_for_update()
+        Deployment.objects.select_for_update(of=("self",))
         .select_related("release__project", "environment")
         .get(pk=step.deployment_id)
     )
@@ -479,7 +479,7 @@ def deployments_sweep() -> dict[str, int]:
 def _fail_lost_script(step_id: int, stale) -> int:
     step = DeploymentStep.objects.select_related("release_step").get(pk=step_id)
     deployment = (
-        Deployment.objects.select_for_update()
+        Deployment.objects.select_for_update(of=("self",))
         .select_related("release__project", "environment")
         .get(pk=step.deployment_id)
     )

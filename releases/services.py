@@ -433,11 +433,9 @@ def _apply_answer(deployment: Deployment, step: DeploymentStep, answer: str, now
 
 
 def _lock_interruption(interruption: Interruption) -> Interruption:
-    return (
-        Interruption.objects.select_for_update(of=("self",))
-        .select_related("deployment__project", "deployment__environment", "assignee", "submitted_by")
-        .get(pk=interruption.pk)
-    )
+    # No select_related here: after waiting for the lock, PostgreSQL returns the locked
+    # row's new version but joined rows as they were, so a joined assignee would be stale.
+    return Interruption.objects.select_for_update().get(pk=interruption.pk)
 
 
 def _check_pending(interruption: Interruption) -> None:

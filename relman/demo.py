@@ -10,7 +10,7 @@ from django.db import transaction
 
 from lifecycles.choices import PhaseRule
 from lifecycles.models import Environment, Lifecycle, Phase, PhaseEnvironment
-from processes.choices import DEFAULT_PROJECT_GROUP, StepKind
+from processes.choices import StepKind
 from processes.models import Project, ProjectGroup, Step
 from teams.choices import Role
 from teams.models import RoleGrant, Team, User
@@ -99,7 +99,7 @@ def _lifecycle(name: str, description: str, phases: list[tuple[str, list[tuple[E
 def octopus_demo(password: str | None = DEMO_PASSWORD) -> Demo:
     """Teams DBA/Ops/Test (sarah, olly, tina) with deployer on the Default Project Group;
     Manual Test → Manual Live; the eight-step "Manual Deployment" checklist."""
-    group = ProjectGroup.objects.get(name=DEFAULT_PROJECT_GROUP)
+    group = ProjectGroup.default()
     users = {
         "sarah": _user("sarah", "Sarah", password=password),
         "olly": _user("olly", "Olly", password=password),
@@ -144,9 +144,11 @@ def octopus_demo(password: str | None = DEMO_PASSWORD) -> Demo:
 def goodhealth_demo(password: str | None = DEMO_PASSWORD) -> Demo:
     """Team Admin (admin-ops); Integration → Testing (automatic) → Production; the
     "GoodHealth" pipeline with a manual "Migrate Data" step in Integration only."""
-    group = ProjectGroup.objects.get(name=DEFAULT_PROJECT_GROUP)
+    group = ProjectGroup.default()
     admin_ops = _user("admin-ops", "Admin Ops", password=password)
-    admin_team = _team("Admin", "Administrators of the GoodHealth pipeline", [admin_ops], Role.DEPLOYER, group)
+    admin_team = _team(
+        "Admin", "Administrators of the GoodHealth pipeline", [admin_ops], Role.DEPLOYER, group
+    )
     integration = _environment("Integration", "integration", 30)
     testing = _environment("Testing", "testing", 40)
     production = _environment("Production", "production", 50)
@@ -198,7 +200,9 @@ def goodhealth_demo(password: str | None = DEMO_PASSWORD) -> Demo:
             script='echo "Deploying $RELMAN_PROJECT $RELMAN_RELEASE_VERSION to $RELMAN_ENVIRONMENT"\n',
             timeout_seconds=120,
         )
-    return Demo(users={"admin-ops": admin_ops}, project=project, environments=[integration, testing, production])
+    return Demo(
+        users={"admin-ops": admin_ops}, project=project, environments=[integration, testing, production]
+    )
 
 
 def demo_admin(password: str | None = DEMO_PASSWORD) -> User:

@@ -1,0 +1,101 @@
+"""Two actors at once: exactly one wins, the other gets a clear "already …" answer.
+
+These run with real transactions and one database connection per thread, on SQLite by
+default and on PostgreSQL in CI (RELMAN_TEST_DATABASE_URL)."""
+
+import threading
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from django.db import connection
+
+from processes.choices import StepKind
+from processes.models import Step
+from releases import engine as engine_module
+from releases.choices import StepState
+from releases.engine import deployment_advance
+from releases.models import Interruption
+from releases.services import deployment_create, interruption_submit, interruption_take, release_create
+from relman.exceptions import Conflict
+from teams.models import User
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def race(*calls):
+    """Runs the calls at the same moment on separate threads and connections; returns
+    each one's result or exception, in order."""
+    barrier = threading.Barrier(len(calls))
+    outcomes: list[object] = [None] * len(calls)
+
+    def run(index, call):
+        try:
+            barrier.wait()
+            outcomes[index] = call()
+        except Exception as exc:  # noqa: BLE001 - the outcome is what the test inspects
+            outcomes[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return outcomes
+
+
+@pytest.fixture
+def waiting(octopus, root):
+    release = release_create(project=octopus.project, version="1.0.0", actor=root)
+    deployment = deployment_create(release=release, environment=octopus.environments[0], actor=root)
+    return Interruption.objects.get(deployment=deployment, pending=True)
+
+
+def test_two_people_assign_at_once_one_wins(waiting, sarah):
+    dave = User.objects.create_user("dave", display_name="Dave")
+    dave.teams.add(sarah.teams.get())
+    outcomes = race(
+        lambda: interruption_take(interruption=waiting, actor=sarah),
+        lambda: interruption_take(interruption=waiting, actor=dave),
+    )
+    winners = [o for o in outcomes if isinstance(o, Interruption)]
+    losers = [o for o in outcomes if isinstance(o, Conflict)]
+    assert len(winners) == 1 and len(losers) == 1, outcomes
+    assert losers[0].code == "already_taken"
+    waiting.refresh_from_db()
+    assert waiting.assignee == winners[0].assignee
+
+
+def test_double_submit_proceeds_once(waiting, sarah):
+    interruption_take(interruption=waiting, actor=sarah)
+    outcomes = race(
+        lambda: interruption_submit(interruption=waiting, actor=sarah, result="proceed", notes="a"),
+        lambda: interruption_submit(interruption=waiting, actor=sarah, result="proceed", notes="b"),
+    )
+    assert sum(isinstance(o, Interruption) for o in outcomes) == 1, outcomes
+    assert [o.code for o in outcomes if isinstance(o, Conflict)] == ["already_submitted"]
+    deployment = waiting.deployment
+    assert deployment.interruptions.filter(title="Upgrade the database").count() == 1
+    assert deployment.log_entries.filter(message__startswith="Submitted by: Sarah").count() == 1
+
+
+def test_two_workers_advancing_one_deployment_run_its_script_once(octopus, root, tmp_path: Path):
+    marker = tmp_path / "ran"
+    octopus.project.steps.all().delete()
+    Step.objects.create(
+        project=octopus.project,
+        name="Migrate",
+        position=1,
+        kind=StepKind.SCRIPT,
+        script=f"echo run >> {marker}",
+    )
+    release = release_create(project=octopus.project, version="9.0.0", actor=root)
+    # The deployment's own message is held back so that only the two racers advance it.
+    with mock.patch.object(engine_module, "enqueue_advance"):
+        deployment = deployment_create(release=release, environment=octopus.environments[0], actor=root)
+    outcomes = race(lambda: deployment_advance(deployment.pk), lambda: deployment_advance(deployment.pk))
+    assert outcomes == [None, None]
+    assert marker.read_text() == "run\n"
+    assert deployment.steps.get().state == StepState.SUCCESS
