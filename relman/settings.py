@@ -166,6 +166,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets that share a field name (or a set shared by two fields) get one clear name.
+    "ENUM_NAME_OVERRIDES": {
+        "DeploymentStateEnum": "releases.choices.DeploymentState",
+        "StepStateEnum": "releases.choices.StepState",
+        "RoleEnum": "teams.choices.Role",
+    },
 }
 
 # Celery. The embedded default is kombu's filesystem transport: a real broker that needs
@@ -177,6 +183,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(BROKER_DIR / "out"),
         "data_folder_out": str(BROKER_DIR / "out"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
         # The filesystem transport polls; a short interval keeps Proceed → next step snappy.
         "polling_interval": 0.1,
