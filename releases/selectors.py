@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from lifecycles.models import Environment
+from lifecycles.models import Environment, PhaseEnvironment
+from lifecycles.progression import EnvironmentProgress, lifecycle_phases
 from processes.models import Project
-from releases.models import Deployment, Interruption
+from releases.models import Deployment, Interruption, Release
 from teams.choices import Role
 from teams.models import User
+from teams.permissions import can_deploy as can_deploy_to
 from teams.permissions import scope_q
 
 
@@ -108,3 +110,105 @@ def deployment_queue_position(deployment: Deployment) -> Deployment | None:
     from releases.engine import slot_holder
 
     return slot_holder(deployment)
+
+
+def lifecycle_environment_ids(lifecycle_ids: set[int]) -> dict[int, set[int]]:
+    """The environments each lifecycle reaches in any phase, in one query: the dashboard
+    greys out the cells a project's lifecycle never goes to."""
+    reached: dict[int, set[int]] = {pk: set() for pk in lifecycle_ids}
+    rows = PhaseEnvironment.objects.filter(phase__lifecycle_id__in=lifecycle_ids).values_list(
+        "phase__lifecycle_id", "environment_id"
+    )
+    for lifecycle_id, environment_id in rows:
+        reached[lifecycle_id].add(environment_id)
+    return reached
+
+
+@dataclass
+class ReleaseRow:
+    release: Release
+    cells: list[Deployment | None]
+
+
+def project_release_grid(
+    user: User, project: Project, *, limit: int = 25
+) -> tuple[list[Environment], list[ReleaseRow]]:
+    """The project's latest releases × the environments of its lifecycle, in phase order;
+    each cell the release's latest deployment there that the user may see. Four queries."""
+    environments: list[Environment] = []
+    for phase in lifecycle_phases(project.lifecycle):
+        for pe in phase.phase_environments.all():
+            if pe.environment not in environments:
+                environments.append(pe.environment)
+    releases = list(Release.objects.filter(project=project).order_by("-created_at", "-id")[:limit])
+    latest = {
+        (d.release_id, d.environment_id): d
+        for d in Deployment.objects.visible_to(user).filter(release__in=releases).order_by("id")
+    }
+    rows = [
+        ReleaseRow(release=release, cells=[latest.get((release.pk, env.pk)) for env in environments])
+        for release in releases
+    ]
+    return environments, rows
+
+
+def release_deployments(user: User, release: Release) -> list[Deployment]:
+    """Every deployment of the release the user may see, newest first."""
+    return list(
+        Deployment.objects.visible_to(user)
+        .filter(release=release)
+        .select_related("environment", "created_by")
+        .order_by("-id")
+    )
+
+
+@dataclass
+class EnvironmentProgression:
+    """One environment of a release's lifecycle, as the caller sees it."""
+
+    environment: Environment
+    phase: str
+    can_deploy: bool
+    reason: str
+    latest_deployment: Deployment | None
+
+
+def release_progression(release: Release, user: User) -> list[EnvironmentProgression]:
+    """Every environment of the release's lifecycle, in order: whether the user may deploy
+    the release there now (the lifecycle, the project and their role all allow it) and if
+    not why, and the latest deployment of the release there that they may see."""
+    from releases.services import release_progress
+
+    project = release.project
+    latest: dict[int, Deployment] = {}
+    for deployment in (
+        Deployment.objects.visible_to(user).filter(release=release).only("pk", "state", "environment_id")
+    ):
+        latest.setdefault(deployment.environment_id, deployment)
+    rows = []
+    for phase in release_progress(release):
+        for env in phase.environments:
+            reason = deploy_refusal(user, project, env)
+            rows.append(
+                EnvironmentProgression(
+                    environment=env.environment,
+                    phase=phase.phase.name,
+                    can_deploy=not reason,
+                    reason=reason,
+                    latest_deployment=latest.get(env.environment.pk),
+                )
+            )
+    return rows
+
+
+def deploy_refusal(user: User, project: Project, progress: EnvironmentProgress) -> str:
+    """Why the user may not deploy a release of the project to this environment of its
+    lifecycle now, or "": the lifecycle first, then a disabled project, then their role.
+    The release page and the API show it; releases.services.deployment_create enforces it."""
+    if not progress.can_deploy:
+        return progress.reason
+    if project.disabled:
+        return f"{project} is disabled."
+    if not can_deploy_to(user, project, progress.environment):
+        return f"You need the deployer role on {project} in {progress.environment} to deploy there."
+    return ""

@@ -1,10 +1,16 @@
-"""Shared API plumbing: pagination and the error format ``{"detail", "code"}``."""
+"""Shared API plumbing: pagination, the error format ``{"detail", "code"}`` and its
+schema, the permission classes for configuration, and the YAML document format."""
 
+import json
+
+import yaml
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, parsers, permissions, renderers, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.utils import encoders
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from relman.exceptions import DomainError
@@ -44,3 +50,94 @@ def _first_message(errors) -> str:
         prefix = "" if field == "non_field_errors" else f"{field}: "
         return f"{prefix}{value}"
     return "Invalid input."
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every refusal: a sentence a person can act on, and a stable code for programs."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField()
+
+
+class ValidationErrorSerializer(ErrorSerializer):
+    """Invalid input: ``detail`` and ``code`` plus DRF's usual per-field errors, e.g.
+    ``{"version": ["This field is required."]}``."""
+
+
+def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
+    """The documented error responses of an endpoint, for ``@extend_schema(responses=…)``."""
+    described = {
+        400: (ValidationErrorSerializer, "Invalid input; nothing was changed."),
+        403: (ErrorSerializer, "Not allowed; the detail names the role or team that is missing."),
+        404: (ErrorSerializer, "Not found, or not visible to you."),
+        409: (
+            ErrorSerializer,
+            "The object's state does not allow this (already taken, already finished, lifecycle).",
+        ),
+    }
+    return {status_code: OpenApiResponse(*described[status_code]) for status_code in statuses}
+
+
+class IsSuperuserOrReadOnly(permissions.BasePermission):
+    """Configuration (environments, lifecycles, users, teams) is read by everyone signed in
+    and changed by superusers; the services check again."""
+
+    message = "Only superusers may change this configuration."
+
+    def has_permission(self, request, view) -> bool:
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return bool(request.user and request.user.is_active and request.user.is_superuser)
+
+
+class IsSuperuser(permissions.BasePermission):
+    message = "Only superusers may read this."
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_active and request.user.is_superuser)
+
+
+class YAMLParser(parsers.BaseParser):
+    """``Content-Type: application/yaml``: the import format of documents such as a
+    project's process."""
+
+    media_type = "application/yaml"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return yaml.safe_load(stream.read().decode("utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise exceptions.ParseError(f"YAML parse error - {exc}") from exc
+
+
+class YAMLRenderer(renderers.BaseRenderer):
+    """``Accept: application/yaml``: the export format, keys in the order the API uses."""
+
+    media_type = "application/yaml"
+    format = "yaml"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if data is None:
+            return b""
+        # Through JSON first, so dates, decimals and DRF's dict/list types become plain values.
+        plain = json.loads(json.dumps(data, cls=encoders.JSONEncoder))
+        return yaml.safe_dump(plain, sort_keys=False, allow_unicode=True).encode(self.charset)
+
+
+def source_ip(request) -> str | None:
+    """The caller's address, recorded with every audit event the request writes."""
+    return request.META.get("REMOTE_ADDR")
+
+
+class WholeListSerializer(serializers.ListSerializer):
+    """A nested list that a write replaces as a whole (a lifecycle's phases, a team's
+    role grants): its items are validated in full, defaults included, even in a PATCH."""
+
+    def run_validation(self, data=serializers.empty):
+        if not getattr(self.root, "partial", False) or data is serializers.empty:
+            return super().run_validation(data)
+        whole = self.child.__class__(data=data, many=True, context=self.context)
+        if not whole.is_valid():
+            raise serializers.ValidationError(whole.errors)
+        return whole.validated_data

@@ -188,6 +188,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         # The filesystem transport polls; a short interval keeps Proceed → next step snappy.
         "polling_interval": 0.1,
     }
+    # Remote control would leave a broadcast binding per worker ever started in the folder.
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_IGNORE_RESULT = True

@@ -10,6 +10,7 @@ from relman.settings import *  # noqa: E402,F403
 from relman.settings import VAR_DIR, _database  # noqa: E402
 
 DEBUG = False
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 ALLOWED_HOSTS = ["*"]
 
 TEST_DATABASE_URL = os.environ.get("RELMAN_TEST_DATABASE_URL", "")
@@ -29,6 +30,7 @@ CELERY_TASK_EAGER_PROPAGATES = True
 if TEST_BROKER_URL:
     CELERY_BROKER_URL = TEST_BROKER_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = True
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

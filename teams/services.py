@@ -1,20 +1,27 @@
-"""Writes for the teams app: API keys and the audit trail."""
+"""Writes for the teams app: API keys, users, teams and their role grants, and the audit
+trail."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db import models
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models, transaction
 from django.utils import timezone
 
-from teams.models import ApiKey, AuditEvent, User
+from relman.exceptions import Conflict, InvalidInput, PermissionRefused
+from teams.choices import Role
+from teams.models import ApiKey, AuditEvent, RoleGrant, Team, User
 
 if TYPE_CHECKING:
     from lifecycles.models import Environment
-    from processes.models import Project
+    from processes.models import Project, ProjectGroup
 
 API_KEY_PREFIX_LENGTH = 8
 # last_used_at is written at most this often per key, so a busy pipeline does not turn
@@ -108,3 +115,202 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return str(value)
+
+
+# --- users and teams ----------------------------------------------------------------------
+
+
+def _require_superuser(actor: User | None, what: str) -> None:
+    if actor is not None and not (actor.is_active and actor.is_superuser):
+        raise PermissionRefused(f"Only superusers may {what}.")
+
+
+@transaction.atomic
+def user_create(
+    *,
+    username: str,
+    display_name: str = "",
+    email: str = "",
+    password: str | None = None,
+    actor: User | None,
+    source_ip: str | None = None,
+) -> User:
+    """Creates an active, non-staff user. Without a password the user cannot sign in with
+    one (API keys still work).
+
+    Refuses: an actor who is not a superuser (403); a username already taken, a password
+    the password validators reject (400).
+    """
+    _require_superuser(actor, "create users")
+    username = username.strip()
+    if not username:
+        raise InvalidInput("A user needs a username.", code="username_required")
+    if User.objects.filter(username__iexact=username).exists():
+        raise InvalidInput(f"A user named {username} already exists.", code="duplicate_username")
+    user = User(username=username, display_name=display_name, email=email)
+    if password:
+        try:
+            validate_password(password, user)
+        except DjangoValidationError as exc:
+            raise InvalidInput(" ".join(exc.messages), code="invalid_password") from None
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.save()
+    audit_record(
+        actor=actor,
+        action="user.created",
+        subject=user,
+        changes={"username": username, "display_name": display_name, "email": email},
+        source_ip=source_ip,
+    )
+    return user
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """One role grant of a team, as given to ``team_create``/``team_update``."""
+
+    role: str
+    project_groups: Sequence[ProjectGroup] = ()
+    projects: Sequence[Project] = ()
+    environments: Sequence[Environment] = ()
+
+
+@transaction.atomic
+def team_create(
+    *,
+    name: str,
+    description: str = "",
+    members: Sequence[User] = (),
+    roles: Sequence[RoleSpec] = (),
+    actor: User | None,
+    source_ip: str | None = None,
+) -> Team:
+    """Creates a team with its members and role grants.
+
+    Refuses: an actor who is not a superuser (403); a name already taken, an unknown role (400).
+    """
+    _require_superuser(actor, "create teams")
+    name = name.strip()
+    _check_team_name(name, exclude_pk=None)
+    team = Team.objects.create(name=name, description=description)
+    team.members.set(members)
+    _set_roles(team, roles)
+    audit_record(
+        actor=actor,
+        action="team.created",
+        subject=team,
+        changes={"name": name, **_team_summary(team)},
+        source_ip=source_ip,
+    )
+    return team
+
+
+@transaction.atomic
+def team_update(
+    *,
+    team: Team,
+    name: str | None = None,
+    description: str | None = None,
+    members: Sequence[User] | None = None,
+    roles: Sequence[RoleSpec] | None = None,
+    actor: User | None,
+    source_ip: str | None = None,
+) -> Team:
+    """Changes what is given (None: unchanged); ``members`` and ``roles`` replace the
+    team's members and grants.
+
+    Refuses: an actor who is not a superuser (403); a name already taken, an unknown role (400).
+    """
+    _require_superuser(actor, "change teams")
+    before = {"name": team.name, "description": team.description, **_team_summary(team)}
+    fields = []
+    if name is not None and name.strip() != team.name:
+        team.name = name.strip()
+        _check_team_name(team.name, exclude_pk=team.pk)
+        fields.append("name")
+    if description is not None and description != team.description:
+        team.description = description
+        fields.append("description")
+    if fields:
+        team.save(update_fields=fields)
+    if members is not None:
+        team.members.set(members)
+    if roles is not None:
+        team.roles.all().delete()
+        _set_roles(team, roles)
+    after = {"name": team.name, "description": team.description, **_team_summary(team)}
+    changes = {key: [before[key], after[key]] for key in after if before[key] != after[key]}
+    if changes:
+        audit_record(actor=actor, action="team.updated", subject=team, changes=changes, source_ip=source_ip)
+    return team
+
+
+@transaction.atomic
+def team_delete(*, team: Team, actor: User | None, source_ip: str | None = None) -> None:
+    """Deletes a team and its grants.
+
+    Refuses: an actor who is not a superuser (403); a team that is responsible for a step
+    of a process, of a release or of an intervention (409) — without it, those steps would
+    be open to every deployer.
+    """
+    from processes.models import Step
+    from releases.models import Interruption, ReleaseStep
+
+    _require_superuser(actor, "delete teams")
+    uses = []
+    steps = Step.objects.filter(responsible_teams=team).select_related("project")
+    if steps:
+        uses.append("the steps " + ", ".join(f"{s.name} ({s.project})" for s in steps[:5]))
+    if ReleaseStep.objects.filter(responsible_teams=team).exists():
+        uses.append("steps of existing releases")
+    if Interruption.objects.filter(responsible_teams=team).exists():
+        uses.append("recorded interventions")
+    if uses:
+        raise Conflict(
+            f"{team} is responsible for {'; '.join(uses)}, so it cannot be deleted.", code="in_use"
+        )
+    audit_record(
+        actor=actor,
+        action="team.deleted",
+        subject=team,
+        changes={"name": team.name, **_team_summary(team)},
+        source_ip=source_ip,
+    )
+    team.delete()
+
+
+def _check_team_name(name: str, *, exclude_pk: int | None) -> None:
+    if not name:
+        raise InvalidInput("A team needs a name.", code="name_required")
+    if Team.objects.filter(name__iexact=name).exclude(pk=exclude_pk).exists():
+        raise InvalidInput(f"A team named {name} already exists.", code="duplicate_name")
+
+
+def _set_roles(team: Team, roles: Sequence[RoleSpec]) -> None:
+    for spec in roles:
+        if spec.role not in Role.values:
+            raise InvalidInput(
+                f"Unknown role {spec.role!r}; choose one of {', '.join(Role.values)}.", code="invalid_role"
+            )
+        grant = RoleGrant.objects.create(team=team, role=spec.role)
+        grant.project_groups.set(spec.project_groups)
+        grant.projects.set(spec.projects)
+        grant.environments.set(spec.environments)
+
+
+def _team_summary(team: Team) -> dict[str, Any]:
+    """Members and grants as plain data, for the audit trail."""
+    return {
+        "members": sorted(team.members.values_list("username", flat=True)),
+        "roles": [
+            {
+                "role": grant.role,
+                "project_groups": sorted(g.name for g in grant.project_groups.all()),
+                "projects": sorted(p.slug for p in grant.projects.all()),
+                "environments": sorted(e.slug for e in grant.environments.all()),
+            }
+            for grant in team.roles.prefetch_related("project_groups", "projects", "environments")
+        ],
+    }

@@ -1,9 +1,9 @@
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from relman import demo
 from releases.models import Release
 from releases.services import deployment_create, release_create
+from relman import demo
 
 
 class Command(BaseCommand):

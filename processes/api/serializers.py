@@ -1,0 +1,79 @@
+from rest_framework import serializers
+
+from lifecycles.api.serializers import EnvironmentSlugField
+from lifecycles.models import Lifecycle
+from processes.choices import DEFAULT_SCRIPT_TIMEOUT_SECONDS, RunCondition, StepKind
+from processes.models import Project
+from processes.services import MAX_TIMEOUT_SECONDS, StepSpec, process_step_errors
+from teams.api.serializers import ProjectGroupIdField, TeamIdField
+
+
+class LifecycleIdField(serializers.PrimaryKeyRelatedField):
+    default_error_messages = {
+        "does_not_exist": "Unknown lifecycle id {pk_value}.",
+        "incorrect_type": "A lifecycle is referenced by its integer id, not {data_type}.",
+    }
+
+    def __init__(self, **kwargs):
+        if not kwargs.get("read_only"):
+            kwargs.setdefault("queryset", Lifecycle.objects.all())
+        super().__init__(**kwargs)
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    slug = serializers.SlugField(
+        max_length=100, required=False, help_text="Made from the name when omitted on creation."
+    )
+    group = ProjectGroupIdField(
+        required=False, help_text="Project group id; the Default Project Group when omitted."
+    )
+    lifecycle = LifecycleIdField()
+
+    class Meta:
+        model = Project
+        fields = ["name", "slug", "group", "lifecycle", "description", "disabled", "guided_failure"]
+
+
+class StepDocumentSerializer(serializers.Serializer):
+    """One step of a process document. Fields that do not apply to a step's kind may be
+    omitted."""
+
+    name = serializers.CharField(max_length=200)
+    kind = serializers.ChoiceField(choices=StepKind.choices, default=StepKind.MANUAL)
+    enabled = serializers.BooleanField(default=True)
+    environments = EnvironmentSlugField(
+        many=True, default=list, help_text="Run only in these environments (none: every environment)."
+    )
+    excluded_environments = EnvironmentSlugField(many=True, default=list, help_text="Never run in these.")
+    run_condition = serializers.ChoiceField(choices=RunCondition.choices, default=RunCondition.SUCCESS)
+    instructions = serializers.CharField(
+        allow_blank=True, default="", trim_whitespace=False, help_text="Markdown, for manual steps."
+    )
+    responsible_teams = TeamIdField(many=True, default=list, help_text="Team ids.")
+    block_deployments = serializers.BooleanField(
+        default=False, help_text="Prevent other deployments to the environment while awaiting intervention."
+    )
+    prevent_self_approval = serializers.BooleanField(
+        default=False, help_text="The user who created the deployment may not take this step."
+    )
+    script = serializers.CharField(
+        allow_blank=True, default="", trim_whitespace=False, help_text="Bash, for script steps."
+    )
+    timeout_seconds = serializers.IntegerField(
+        min_value=1, max_value=MAX_TIMEOUT_SECONDS, default=DEFAULT_SCRIPT_TIMEOUT_SECONDS
+    )
+
+
+class ProcessSerializer(serializers.Serializer):
+    """A project's process as one document: ``{"steps": [...]}`` in order. Errors point at
+    the step's index (from 0) and field, e.g.
+    ``{"steps": {"2": {"responsible_teams": ["Unknown team id 99."]}}}``."""
+
+    steps = StepDocumentSerializer(many=True, allow_empty=True)
+
+    def validate_steps(self, steps: list[dict]) -> list[StepSpec]:
+        specs = [StepSpec(**step) for step in steps]
+        errors = process_step_errors(specs)
+        if errors:
+            raise serializers.ValidationError({str(index): fields for index, fields in errors.items()})
+        return specs

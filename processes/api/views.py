@@ -1,0 +1,107 @@
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+
+from processes import services
+from processes.api.serializers import ProcessSerializer, ProjectSerializer
+from processes.models import Project, Step
+from relman.api import YAMLParser, YAMLRenderer, error_responses, source_ip
+from teams import permissions
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the projects you can see"),
+    retrieve=extend_schema(
+        summary="Get a project", responses={200: ProjectSerializer, **error_responses(404)}
+    ),
+    create=extend_schema(
+        summary="Create a project (superuser)",
+        responses={201: ProjectSerializer, **error_responses(400, 403)},
+    ),
+    partial_update=extend_schema(
+        summary="Change a project (project editor)",
+        responses={200: ProjectSerializer, **error_responses(400, 403, 404)},
+    ),
+)
+class ProjectViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Projects, by slug, scoped to what you can see (others are 404)."""
+
+    serializer_class = ProjectSerializer
+    lookup_field = "slug"
+    # PUT is only the process document's; the project itself is changed with PATCH.
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return Project.objects.visible_to(self.request.user).select_related("group", "lifecycle")
+
+    def create(self, request, *args, **kwargs):
+        if not request.user.is_superuser:
+            raise exceptions.PermissionDenied("Only superusers may create projects.")
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        project = services.project_create(
+            **serializer.validated_data, actor=request.user, source_ip=source_ip(request)
+        )
+        return Response(self.get_serializer(project).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, *args, **kwargs):
+        project = self._editable_project()
+        serializer = self.get_serializer(project, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        project = services.project_update(
+            project=project, **serializer.validated_data, actor=request.user, source_ip=source_ip(request)
+        )
+        return Response(self.get_serializer(project).data)
+
+    @extend_schema(
+        methods=["GET"],
+        summary="The project's process as one document",
+        responses={200: ProcessSerializer, **error_responses(404)},
+    )
+    @extend_schema(
+        methods=["PUT"],
+        summary="Replace the project's process (project editor)",
+        request=ProcessSerializer,
+        responses={200: ProcessSerializer, **error_responses(400, 403, 404)},
+    )
+    @action(
+        detail=True,
+        methods=["get", "put"],
+        parser_classes=[JSONParser, YAMLParser],
+        renderer_classes=[*api_settings.DEFAULT_RENDERER_CLASSES, YAMLRenderer],
+    )
+    def process(self, request, slug=None):
+        """The ordered steps as ``{"steps": [...]}``; also as YAML with
+        ``Accept``/``Content-Type: application/yaml`` (the import/export format)."""
+        if request.method == "PUT":
+            project = self._editable_project()
+            serializer = ProcessSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            services.process_replace(
+                project=project,
+                steps=serializer.validated_data["steps"],
+                actor=request.user,
+                source_ip=source_ip(request),
+            )
+        else:
+            project = self.get_object()
+        steps = (
+            Step.objects.filter(project=project)
+            .order_by("position", "id")
+            .prefetch_related("environments", "excluded_environments", "responsible_teams")
+        )
+        return Response(ProcessSerializer({"steps": steps}).data)
+
+    def _editable_project(self) -> Project:
+        project = self.get_object()
+        if not permissions.can_edit_process(self.request.user, project):
+            raise exceptions.PermissionDenied(f"You need the project editor role on {project} to change it.")
+        return project

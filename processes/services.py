@@ -1,0 +1,271 @@
+"""Writes for the processes app: projects and their processes.
+
+Projects are created by superusers and edited by project editors in scope; a process is
+replaced as one document, so a release's snapshot is always of a whole, valid process.
+Every change writes its audit event in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils.text import slugify
+
+from lifecycles.models import Environment, Lifecycle
+from processes.choices import DEFAULT_PROJECT_GROUP, DEFAULT_SCRIPT_TIMEOUT_SECONDS, RunCondition, StepKind
+from processes.models import Project, ProjectGroup, Step
+from relman.exceptions import InvalidInput, PermissionRefused
+from teams import permissions
+from teams.models import Team, User
+from teams.services import audit_record
+
+# A script may run for at most a day; anything longer is a mistake, not a deployment.
+MAX_TIMEOUT_SECONDS = 24 * 60 * 60
+PROJECT_FIELDS = ("name", "slug", "group", "lifecycle", "description", "disabled", "guided_failure")
+
+
+# --- projects ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def project_create(
+    *,
+    name: str,
+    lifecycle: Lifecycle,
+    slug: str = "",
+    group: ProjectGroup | None = None,
+    description: str = "",
+    disabled: bool = False,
+    guided_failure: bool = False,
+    actor: User | None,
+    source_ip: str | None = None,
+) -> Project:
+    """Creates a project with an empty process; without a group it goes to the Default
+    Project Group, without a slug one is made from the name.
+
+    Refuses: an actor who is not a superuser (403); a name or slug already taken (400).
+    """
+    if actor is not None and not (actor.is_active and actor.is_superuser):
+        raise PermissionRefused("Only superusers may create projects.")
+    name = name.strip()
+    slug = slug or slugify(name)
+    _check_project_unique(name, slug, exclude_pk=None)
+    project = Project.objects.create(
+        name=name,
+        slug=slug,
+        group=group or ProjectGroup.objects.get_or_create(name=DEFAULT_PROJECT_GROUP)[0],
+        lifecycle=lifecycle,
+        description=description,
+        disabled=disabled,
+        guided_failure=guided_failure,
+    )
+    audit_record(
+        actor=actor,
+        action="project.created",
+        subject=project,
+        project=project,
+        changes={key: str(getattr(project, key)) for key in PROJECT_FIELDS},
+        source_ip=source_ip,
+    )
+    return project
+
+
+@transaction.atomic
+def project_update(
+    *,
+    project: Project,
+    name: str | None = None,
+    slug: str | None = None,
+    group: ProjectGroup | None = None,
+    lifecycle: Lifecycle | None = None,
+    description: str | None = None,
+    disabled: bool | None = None,
+    guided_failure: bool | None = None,
+    actor: User | None,
+    source_ip: str | None = None,
+) -> Project:
+    """Changes what is given (None: unchanged). A new lifecycle applies to existing
+    releases from now on.
+
+    Refuses: an actor without the project editor role on the project (403); a name or
+    slug already taken (400).
+    """
+    if actor is not None and not permissions.can_edit_process(actor, project):
+        raise PermissionRefused(f"You need the project editor role on {project} to change it.")
+    wanted = {
+        "name": name.strip() if name is not None else None,
+        "slug": slug,
+        "group": group,
+        "lifecycle": lifecycle,
+        "description": description,
+        "disabled": disabled,
+        "guided_failure": guided_failure,
+    }
+    changes = {
+        key: [getattr(project, key), value]
+        for key, value in wanted.items()
+        if value is not None and value != getattr(project, key)
+    }
+    if not changes:
+        return project
+    for key, (_, value) in changes.items():
+        setattr(project, key, value)
+    _check_project_unique(project.name, project.slug, exclude_pk=project.pk)
+    project.save(update_fields=list(changes))
+    audit_record(
+        actor=actor,
+        action="project.updated",
+        subject=project,
+        project=project,
+        changes={key: [str(old), str(new)] for key, (old, new) in changes.items()},
+        source_ip=source_ip,
+    )
+    return project
+
+
+def _check_project_unique(name: str, slug: str, *, exclude_pk: int | None) -> None:
+    if not name:
+        raise InvalidInput("A project needs a name.", code="name_required")
+    if not slug:
+        raise InvalidInput(f"Cannot make a slug from {name!r}; give one.", code="slug_required")
+    others = Project.objects.exclude(pk=exclude_pk)
+    if others.filter(name__iexact=name).exists():
+        raise InvalidInput(f"A project named {name} already exists.", code="duplicate_name")
+    if others.filter(slug=slug).exists():
+        raise InvalidInput(
+            f"A project with the slug {slug} already exists; give another slug.", code="duplicate_slug"
+        )
+
+
+# --- processes --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One step of a process document (SPEC §4.2), with references resolved."""
+
+    name: str
+    kind: str = StepKind.MANUAL
+    enabled: bool = True
+    environments: Sequence[Environment] = field(default_factory=tuple)
+    excluded_environments: Sequence[Environment] = field(default_factory=tuple)
+    run_condition: str = RunCondition.SUCCESS
+    instructions: str = ""
+    responsible_teams: Sequence[Team] = field(default_factory=tuple)
+    block_deployments: bool = False
+    prevent_self_approval: bool = False
+    script: str = ""
+    timeout_seconds: int = DEFAULT_SCRIPT_TIMEOUT_SECONDS
+
+
+def process_step_errors(steps: Sequence[StepSpec]) -> dict[int, dict[str, list[str]]]:
+    """What is wrong with these steps, by step index and field (empty: nothing).
+
+    Names are unique within the process; a script step has a script; a timeout is between
+    1 second and a day; an environment is not both included and excluded.
+    """
+    errors: dict[int, dict[str, list[str]]] = {}
+
+    def add(index: int, field_name: str, message: str) -> None:
+        errors.setdefault(index, {}).setdefault(field_name, []).append(message)
+
+    names: set[str] = set()
+    for index, step in enumerate(steps):
+        name = step.name.strip()
+        if not name:
+            add(index, "name", "A step needs a name.")
+        elif name in names:
+            add(index, "name", f"Another step is already named {name}.")
+        names.add(name)
+        if step.kind not in StepKind.values:
+            add(index, "kind", f"Unknown kind {step.kind!r}; choose one of {', '.join(StepKind.values)}.")
+        if step.run_condition not in RunCondition.values:
+            add(
+                index,
+                "run_condition",
+                f"Unknown run condition {step.run_condition!r}; choose one of {', '.join(RunCondition.values)}.",
+            )
+        if step.kind == StepKind.SCRIPT and not step.script.strip():
+            add(index, "script", "A script step needs a script.")
+        if not 1 <= step.timeout_seconds <= MAX_TIMEOUT_SECONDS:
+            add(index, "timeout_seconds", f"A timeout is between 1 and {MAX_TIMEOUT_SECONDS} seconds.")
+        both = {e.pk for e in step.environments} & {e.pk for e in step.excluded_environments}
+        if both:
+            names_both = ", ".join(e.name for e in step.environments if e.pk in both)
+            add(index, "excluded_environments", f"{names_both} cannot be both included and excluded.")
+    return errors
+
+
+@transaction.atomic
+def process_replace(
+    *, project: Project, steps: Sequence[StepSpec], actor: User | None, source_ip: str | None = None
+) -> list[Step]:
+    """Replaces the project's process with these steps, in this order. Releases already
+    created keep their snapshot; the next release takes the new process.
+
+    Refuses: an actor without the project editor role on the project (403); steps that
+    ``process_step_errors`` rejects (400).
+    """
+    if actor is not None and not permissions.can_edit_process(actor, project):
+        raise PermissionRefused(f"You need the project editor role on {project} to change its process.")
+    errors = process_step_errors(steps)
+    if errors:
+        index, fields = next(iter(errors.items()))
+        raise InvalidInput(f"Step {index}: {next(iter(fields.values()))[0]}", code="invalid_process")
+    before = process_summary(project)
+    Step.objects.filter(project=project).delete()
+    created = []
+    for position, spec in enumerate(steps, start=1):
+        step = Step.objects.create(
+            project=project,
+            position=position,
+            name=spec.name.strip(),
+            kind=spec.kind,
+            enabled=spec.enabled,
+            run_condition=spec.run_condition,
+            instructions=spec.instructions,
+            block_deployments=spec.block_deployments,
+            prevent_self_approval=spec.prevent_self_approval,
+            script=spec.script,
+            timeout_seconds=spec.timeout_seconds,
+        )
+        step.environments.set(spec.environments)
+        step.excluded_environments.set(spec.excluded_environments)
+        step.responsible_teams.set(spec.responsible_teams)
+        created.append(step)
+    after = process_summary(project)
+    if before != after:
+        audit_record(
+            actor=actor,
+            action="process.updated",
+            subject=project,
+            project=project,
+            changes={"steps": [before, after]},
+            source_ip=source_ip,
+        )
+    return created
+
+
+def process_summary(project: Project) -> list[dict]:
+    """The process as plain data (the document's fields, teams by name), for the audit trail."""
+    return [
+        {
+            "name": step.name,
+            "kind": step.kind,
+            "enabled": step.enabled,
+            "environments": [e.slug for e in step.environments.all()],
+            "excluded_environments": [e.slug for e in step.excluded_environments.all()],
+            "run_condition": step.run_condition,
+            "instructions": step.instructions,
+            "responsible_teams": [t.name for t in step.responsible_teams.all()],
+            "block_deployments": step.block_deployments,
+            "prevent_self_approval": step.prevent_self_approval,
+            "script": step.script,
+            "timeout_seconds": step.timeout_seconds,
+        }
+        for step in Step.objects.filter(project=project)
+        .order_by("position", "id")
+        .prefetch_related("environments", "excluded_environments", "responsible_teams")
+    ]

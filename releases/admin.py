@@ -1,0 +1,231 @@
+"""What happened, for reading. Releases are created with their process snapshot by the
+releases service, and deployments and interruptions change only through the engine, so the
+admin never adds them or edits their state."""
+
+from django.contrib import admin
+from django.db.models import Count
+from django.urls import NoReverseMatch
+from django.utils.html import format_html
+
+from releases.models import Deployment, DeploymentStep, Interruption, Release, ReleaseStep
+from relman.admin import AuditedAdminMixin
+
+
+def _page_link(obj, label: str) -> str:
+    try:
+        url = obj.get_absolute_url()
+    except NoReverseMatch:
+        return "—"
+    return format_html('<a href="{}">{}</a>', url, label)
+
+
+class ReadOnlyInline:
+    """An inline that shows rows and never adds, edits or removes them."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReleaseStepInline(ReadOnlyInline, admin.StackedInline):
+    model = ReleaseStep
+    verbose_name = "step (snapshot)"
+    verbose_name_plural = "Process snapshot taken when the release was created"
+    fields = (
+        ("position", "name", "kind", "enabled", "run_condition"),
+        ("environments", "excluded_environments"),
+        "instructions",
+        ("responsible_teams", "block_deployments", "prevent_self_approval"),
+        ("script", "timeout_seconds"),
+    )
+    readonly_fields = (
+        "position",
+        "name",
+        "kind",
+        "enabled",
+        "run_condition",
+        "environments",
+        "excluded_environments",
+        "instructions",
+        "responsible_teams",
+        "block_deployments",
+        "prevent_self_approval",
+        "script",
+        "timeout_seconds",
+    )
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related("environments", "excluded_environments", "responsible_teams")
+        )
+
+
+@admin.register(Release)
+class ReleaseAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Only the notes are editable; the rest is the record of what was released."""
+
+    list_display = ("version", "project", "created_by", "created_at", "deployment_count")
+    list_filter = ("project",)
+    list_select_related = ("project", "created_by")
+    search_fields = ("version", "project__name", "notes")
+    date_hierarchy = "created_at"
+    fields = ("project", "version", "notes", "created_by", "created_at", "release_page")
+    readonly_fields = ("project", "version", "created_by", "created_at", "release_page")
+    inlines = (ReleaseStepInline,)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(deployment_total=Count("deployments"))
+
+    @admin.display(description="Deployments", ordering="deployment_total")
+    def deployment_count(self, obj: Release) -> int:
+        return obj.deployment_total
+
+    @admin.display(description="Release page")
+    def release_page(self, obj: Release) -> str:
+        return _page_link(obj, f"Open release {obj.version}")
+
+    def audit_scope(self, obj):
+        return {"project": obj.project} if isinstance(obj, Release) else {}
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class DeploymentStepInline(ReadOnlyInline, admin.TabularInline):
+    model = DeploymentStep
+    fields = (
+        "position",
+        "name",
+        "kind_display",
+        "state",
+        "started_at",
+        "finished_at",
+        "exit_code",
+        "attempts",
+        "skip_reason",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("release_step")
+
+    @admin.display(description="Kind")
+    def kind_display(self, obj: DeploymentStep) -> str:
+        return obj.release_step.get_kind_display()
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Deployment)
+class DeploymentAdmin(ReadOnlyAdmin):
+    """Viewing only: a deployment's state changes only through the engine."""
+
+    list_display = ("id", "release", "environment", "state", "created_by", "created_at")
+    list_display_links = ("id", "release")
+    list_filter = ("state", "environment", "project")
+    list_select_related = ("release__project", "environment", "created_by")
+    search_fields = ("release__version", "project__name", "environment__name")
+    date_hierarchy = "created_at"
+    fields = (
+        "task_page",
+        "release",
+        "project",
+        "environment",
+        "state",
+        "guided_failure",
+        "created_by",
+        "created_at",
+        "queued_at",
+        "started_at",
+        "finished_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+    inlines = (DeploymentStepInline,)
+
+    def get_queryset(self, request):
+        # The change page needs these too; a select_related here replaces list_select_related.
+        return super().get_queryset(request).select_related(*self.list_select_related)
+
+    @admin.display(description="Task page")
+    def task_page(self, obj: Deployment) -> str:
+        return _page_link(obj, f"Open deployment {obj.pk} (task log, interventions, cancel)")
+
+
+@admin.register(Interruption)
+class InterruptionAdmin(ReadOnlyAdmin):
+    """Viewing only: interventions are taken and submitted on the deployment page or
+    through the API, where eligibility is checked and the submission logged."""
+
+    list_display = (
+        "id",
+        "title",
+        "deployment",
+        "type",
+        "pending",
+        "assignee",
+        "created_at",
+        "result",
+        "guidance",
+        "submitted_by",
+    )
+    list_filter = ("type", "pending", "result", "guidance")
+    list_select_related = (
+        "deployment__release__project",
+        "deployment__environment",
+        "assignee",
+        "submitted_by",
+    )
+    search_fields = ("title", "notes", "deployment__release__version", "deployment__project__name")
+    date_hierarchy = "created_at"
+    fields = (
+        "task_page",
+        "deployment",
+        "step",
+        "type",
+        "title",
+        "instructions",
+        "responsible_teams",
+        "blocks_deployments",
+        "prevent_self_approval",
+        "created_at",
+        "pending",
+        "assignee",
+        "taken_at",
+        "result",
+        "guidance",
+        "notes",
+        "submitted_by",
+        "submitted_at",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        # A select_related here replaces list_select_related, so it names everything.
+        return super().get_queryset(request).select_related(*self.list_select_related, "step__release_step")
+
+    @admin.display(description="Task page")
+    def task_page(self, obj: Interruption) -> str:
+        return _page_link(obj.deployment, f"Open deployment {obj.deployment_id}")

@@ -1,0 +1,185 @@
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from lifecycles.api.serializers import EnvironmentSlugField
+from processes.choices import StepKind
+from releases.choices import Guidance, InterruptionResult
+from releases.models import Deployment, DeploymentStep, Interruption, Release, TaskLogEntry
+from teams.api.serializers import ProjectSlugField, TeamIdField, UsernameField
+from teams.permissions import can_take_interruption
+
+# --- releases -------------------------------------------------------------------------------
+
+
+class ReleaseSerializer(serializers.ModelSerializer):
+    project = ProjectSlugField(read_only=True)
+    created_by = UsernameField(read_only=True)
+
+    class Meta:
+        model = Release
+        fields = ["id", "project", "version", "notes", "created_by", "created_at"]
+        read_only_fields = fields
+
+
+class ReleaseCreateSerializer(serializers.Serializer):
+    version = serializers.CharField(help_text="Unique in the project, no spaces, e.g. 1.4.0.")
+    notes = serializers.CharField(allow_blank=True, default="", trim_whitespace=False, help_text="Markdown.")
+
+
+class DeploymentRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Deployment
+        fields = ["id", "state"]
+
+
+class ProgressionSerializer(serializers.Serializer):
+    environment = serializers.SlugField(source="environment.slug")
+    phase = serializers.CharField(help_text="The name of the lifecycle phase the environment belongs to.")
+    can_deploy = serializers.BooleanField(help_text="Whether you may deploy the release there now.")
+    reason = serializers.CharField(help_text="Why not, when you may not; empty otherwise.")
+    latest_deployment = DeploymentRefSerializer(allow_null=True)
+
+
+class ReleaseDetailSerializer(ReleaseSerializer):
+    progression = ProgressionSerializer(
+        many=True, read_only=True, help_text="Every environment of the project's lifecycle, in order."
+    )
+
+    class Meta(ReleaseSerializer.Meta):
+        fields = [*ReleaseSerializer.Meta.fields, "progression"]
+        read_only_fields = fields
+
+
+# --- deployments ----------------------------------------------------------------------------
+
+
+class DeploymentSerializer(serializers.ModelSerializer):
+    project = ProjectSlugField(read_only=True)
+    environment = EnvironmentSlugField(read_only=True)
+    created_by = UsernameField(read_only=True, help_text="Null when the lifecycle deployed automatically.")
+
+    class Meta:
+        model = Deployment
+        fields = [
+            "id",
+            "release",
+            "project",
+            "environment",
+            "state",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class DeploymentStepSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(source="release_step.name")
+    kind = serializers.ChoiceField(choices=StepKind.choices, source="release_step.kind")
+    interruption = serializers.SerializerMethodField(help_text="The step's latest interruption id, or null.")
+
+    class Meta:
+        model = DeploymentStep
+        fields = ["position", "name", "kind", "state", "started_at", "finished_at", "interruption"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_interruption(self, step: DeploymentStep) -> int | None:
+        ids = [i.pk for i in step.interruptions.all()]
+        return max(ids) if ids else None
+
+
+class DeploymentDetailSerializer(DeploymentSerializer):
+    steps = DeploymentStepSerializer(many=True, read_only=True)
+
+    class Meta(DeploymentSerializer.Meta):
+        fields = [*DeploymentSerializer.Meta.fields, "steps"]
+        read_only_fields = fields
+
+
+class DeploymentCreateSerializer(serializers.Serializer):
+    environment = EnvironmentSlugField(help_text="Environment slug.")
+    guided_failure = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Ask a person when a script fails; the project's default when omitted.",
+    )
+
+
+class LogEntrySerializer(serializers.ModelSerializer):
+    step = serializers.IntegerField(
+        source="step.position", allow_null=True, help_text="The step's position, or null for the deployment."
+    )
+
+    class Meta:
+        model = TaskLogEntry
+        fields = ["id", "timestamp", "level", "step", "message"]
+        read_only_fields = fields
+
+
+class LogSerializer(serializers.Serializer):
+    entries = LogEntrySerializer(many=True, help_text="Oldest first.")
+
+
+# --- interruptions --------------------------------------------------------------------------
+
+
+class InterruptionSerializer(serializers.ModelSerializer):
+    responsible_teams = TeamIdField(many=True, read_only=True)
+    assignee = UsernameField(read_only=True)
+    can_take = serializers.SerializerMethodField(help_text="Whether you may take it (or take it over) now.")
+    submitted_by = UsernameField(read_only=True)
+
+    class Meta:
+        model = Interruption
+        fields = [
+            "id",
+            "type",
+            "title",
+            "instructions",
+            "responsible_teams",
+            "assignee",
+            "can_take",
+            "pending",
+            "result",
+            "guidance",
+            "notes",
+            "submitted_by",
+            "submitted_at",
+            "deployment",
+        ]
+        read_only_fields = fields
+        extra_kwargs = {"instructions": {"help_text": "Markdown, as written."}}
+
+    def get_can_take(self, interruption: Interruption) -> bool:
+        return interruption.pending and can_take_interruption(self.context["request"].user, interruption)
+
+
+class InterruptionTakeSerializer(serializers.Serializer):
+    take_over = serializers.BooleanField(default=False, help_text="Take it from the person who holds it.")
+    override = serializers.BooleanField(
+        default=False, help_text="Superusers only: take it though not in a responsible team; needs a reason."
+    )
+    reason = serializers.CharField(allow_blank=True, default="", max_length=2000)
+
+
+class InterruptionSubmitSerializer(serializers.Serializer):
+    result = serializers.ChoiceField(
+        choices=InterruptionResult.choices,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="For a manual intervention.",
+    )
+    guidance = serializers.ChoiceField(
+        choices=Guidance.choices,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="For a guided failure.",
+    )
+    notes = serializers.CharField(
+        allow_blank=True, default="", trim_whitespace=False, help_text="Markdown, at most 20,000 characters."
+    )

@@ -1,0 +1,21 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from releases.api import views
+
+router = SimpleRouter()
+router.register("releases", views.ReleaseViewSet, basename="release")
+router.register("deployments", views.DeploymentViewSet, basename="deployment")
+router.register("interruptions", views.InterruptionViewSet, basename="interruption")
+
+urlpatterns = [
+    path(
+        "projects/<slug:project_slug>/releases/", views.ProjectReleaseList.as_view(), name="project-releases"
+    ),
+    path(
+        "releases/<int:release_id>/deployments/",
+        views.ReleaseDeploymentList.as_view(),
+        name="release-deployments",
+    ),
+    *router.urls,
+]

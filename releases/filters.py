@@ -1,0 +1,34 @@
+"""FilterSets for deployments and interruptions, shared by list pages and the API."""
+
+from django_filters import rest_framework as filters
+
+from releases.choices import DeploymentState
+from releases.models import Deployment, Interruption
+from releases.selectors import interruption_list_actionable
+
+
+class DeploymentFilter(filters.FilterSet):
+    project = filters.CharFilter(field_name="project__slug", help_text="Project slug.")
+    environment = filters.CharFilter(field_name="environment__slug", help_text="Environment slug.")
+    state = filters.ChoiceFilter(choices=DeploymentState.choices)
+
+    class Meta:
+        model = Deployment
+        fields = ["project", "environment", "state"]
+
+
+class InterruptionFilter(filters.FilterSet):
+    pending = filters.BooleanFilter(help_text="true: only those still waiting for an answer.")
+    mine = filters.BooleanFilter(
+        method="filter_mine", help_text="true: only pending ones you hold, or may take and nobody holds."
+    )
+    deployment = filters.NumberFilter(field_name="deployment", help_text="Deployment id.")
+
+    class Meta:
+        model = Interruption
+        fields = ["pending", "mine", "deployment"]
+
+    def filter_mine(self, queryset, name, value):
+        if not value:
+            return queryset
+        return queryset.filter(pk__in=interruption_list_actionable(self.request.user).values("pk"))

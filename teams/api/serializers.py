@@ -1,0 +1,196 @@
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.validators import UniqueValidator
+
+from lifecycles.api.serializers import EnvironmentSlugField
+from processes.models import Project, ProjectGroup
+from relman.api import WholeListSerializer
+from teams.choices import ROLE_IMPLIES, Role
+from teams.models import AuditEvent, RoleGrant, Team, User
+from teams.services import RoleSpec
+
+# --- references ---------------------------------------------------------------------------
+
+
+class UsernameField(serializers.SlugRelatedField):
+    """A user referenced by username."""
+
+    default_error_messages = {
+        "does_not_exist": "Unknown user {value}.",
+        "invalid": "A user is referenced by username.",
+    }
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("slug_field", "username")
+        if not kwargs.get("read_only"):
+            kwargs.setdefault("queryset", User.objects.all())
+        super().__init__(**kwargs)
+
+
+class TeamIdField(serializers.PrimaryKeyRelatedField):
+    """A team referenced by id."""
+
+    default_error_messages = {
+        "does_not_exist": "Unknown team id {pk_value}.",
+        "incorrect_type": "A team is referenced by its integer id, not {data_type}.",
+    }
+
+    def __init__(self, **kwargs):
+        if not kwargs.get("read_only"):
+            kwargs.setdefault("queryset", Team.objects.all())
+        super().__init__(**kwargs)
+
+
+class ProjectSlugField(serializers.SlugRelatedField):
+    """A project referenced by slug."""
+
+    default_error_messages = {
+        "does_not_exist": "Unknown project {value}.",
+        "invalid": "A project is referenced by its slug.",
+    }
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("slug_field", "slug")
+        if not kwargs.get("read_only"):
+            kwargs.setdefault("queryset", Project.objects.all())
+        super().__init__(**kwargs)
+
+
+class ProjectGroupIdField(serializers.PrimaryKeyRelatedField):
+    """A project group referenced by id."""
+
+    default_error_messages = {
+        "does_not_exist": "Unknown project group id {pk_value}.",
+        "incorrect_type": "A project group is referenced by its integer id, not {data_type}.",
+    }
+
+    def __init__(self, **kwargs):
+        if not kwargs.get("read_only"):
+            kwargs.setdefault("queryset", ProjectGroup.objects.all())
+        super().__init__(**kwargs)
+
+
+# --- users ----------------------------------------------------------------------------------
+
+
+class UserSerializer(serializers.ModelSerializer):
+    teams = TeamIdField(many=True, read_only=True)
+
+    class Meta:
+        model = User
+        fields = ["username", "display_name", "email", "is_active", "is_superuser", "teams"]
+        read_only_fields = fields
+
+
+class UserCreateSerializer(serializers.Serializer):
+    username = serializers.CharField(
+        max_length=150,
+        validators=[
+            UnicodeUsernameValidator(),
+            UniqueValidator(User.objects.all(), lookup="iexact", message="A user with this username exists."),
+        ],
+    )
+    display_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    password = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_null=True,
+        default=None,
+        style={"input_type": "password"},
+        help_text="Optional: without one the user cannot sign in with a password (API keys still work).",
+    )
+
+
+# --- teams ----------------------------------------------------------------------------------
+
+
+class RoleGrantSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices)
+    project_groups = ProjectGroupIdField(many=True, required=False, default=list)
+    projects = ProjectSlugField(many=True, required=False, default=list)
+    environments = EnvironmentSlugField(many=True, required=False, default=list)
+
+    class Meta:
+        list_serializer_class = WholeListSerializer
+
+    def to_internal_value(self, data) -> RoleSpec:
+        return RoleSpec(**super().to_internal_value(data))
+
+
+class TeamSerializer(serializers.ModelSerializer):
+    members = UsernameField(many=True, required=False, help_text="Usernames; on write, replaces the members.")
+    roles = RoleGrantSerializer(
+        many=True,
+        required=False,
+        help_text="Role grants; empty scopes mean every project group, project or environment. "
+        "On write, replaces every grant.",
+    )
+
+    class Meta:
+        model = Team
+        fields = ["id", "name", "description", "members", "roles"]
+        read_only_fields = ["id"]
+
+
+# --- the caller -----------------------------------------------------------------------------
+
+
+class TeamRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Team
+        fields = ["id", "name"]
+
+
+class EffectiveRoleSerializer(serializers.ModelSerializer):
+    team = TeamRefSerializer()
+    includes = serializers.SerializerMethodField(help_text="The roles this grant gives, viewer included.")
+    project_groups = ProjectGroupIdField(many=True, read_only=True)
+    projects = ProjectSlugField(many=True, read_only=True)
+    environments = EnvironmentSlugField(many=True, read_only=True)
+
+    class Meta:
+        model = RoleGrant
+        fields = ["team", "role", "includes", "project_groups", "projects", "environments"]
+
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=Role.choices)))
+    def get_includes(self, grant: RoleGrant) -> list[str]:
+        return sorted(ROLE_IMPLIES[grant.role])
+
+
+class MeSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    display_name = serializers.CharField()
+    email = serializers.EmailField()
+    is_superuser = serializers.BooleanField(help_text="Superusers may do everything that is a permission.")
+    teams = TeamRefSerializer(many=True)
+    roles = EffectiveRoleSerializer(many=True, help_text="Every role grant of every team you are in.")
+
+
+# --- audit ----------------------------------------------------------------------------------
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    actor = UsernameField(read_only=True, help_text="Null when the system acted.")
+    project = ProjectSlugField(read_only=True)
+    environment = EnvironmentSlugField(read_only=True)
+
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id",
+            "timestamp",
+            "actor",
+            "actor_label",
+            "action",
+            "subject_type",
+            "subject_id",
+            "project",
+            "environment",
+            "source_ip",
+            "changes",
+            "previous_hash",
+            "hash",
+        ]
+        read_only_fields = fields

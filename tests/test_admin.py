@@ -1,0 +1,738 @@
+"""The admin site: every page loads without N+1 queries, configuration changes are
+validated and audited, and what happened (deployments, interruptions) is read-only."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Group
+from django.urls import reverse
+from django.utils import timezone
+
+from lifecycles.choices import PhaseRule
+from lifecycles.models import Environment, Lifecycle, Phase, PhaseEnvironment
+from processes.choices import StepKind
+from processes.models import Project, ProjectGroup, Step
+from releases.choices import DeploymentState, InterruptionType, StepState
+from releases.models import (
+    Deployment,
+    DeploymentStep,
+    Interruption,
+    Release,
+    ReleaseStep,
+    TaskLogEntry,
+)
+from teams.choices import Role
+from teams.models import ApiKey, AuditEvent, RoleGrant, Team, User
+from teams.services import api_key_create, audit_record
+
+# A changelist costs a fixed number of queries (session, user, counts, rows, filter
+# choices, date hierarchy) whatever the number of rows; a per-row query would exceed this.
+CHANGELIST_MAX_QUERIES = 12
+
+
+@dataclass
+class Rows:
+    environments: list[Environment]
+    lifecycle: Lifecycle
+    phases: list[Phase]
+    team: Team
+    project: Project
+    steps: list[Step]
+    release: Release
+    deployment: Deployment
+    interruption: Interruption
+    api_key: ApiKey
+
+
+def _make_rows(suffix: str = "") -> Rows:
+    """A small but complete configuration and history, built directly with the ORM."""
+    environments = [
+        Environment.objects.create(name=f"{name}{suffix}", slug=f"{name.lower()}{suffix}", sort_order=n)
+        for n, name in enumerate(["Development", "Test", "Production"])
+    ]
+    lifecycle = Lifecycle.objects.create(name=f"Standard{suffix}")
+    phases = []
+    for position, environment in enumerate(environments, start=1):
+        phase = Phase.objects.create(lifecycle=lifecycle, name=environment.name, position=position)
+        PhaseEnvironment.objects.create(phase=phase, environment=environment, automatic=position == 1)
+        phases.append(phase)
+
+    users = [User.objects.create_user(f"user{n}{suffix}", display_name=f"User {n}{suffix}") for n in range(3)]
+    team = Team.objects.create(name=f"DBA Team{suffix}")
+    team.members.add(*users)
+    grant = RoleGrant.objects.create(team=team, role=Role.DEPLOYER)
+    grant.environments.add(environments[0])
+
+    group = ProjectGroup.objects.create(name=f"Group{suffix}")
+    project = Project.objects.create(
+        name=f"Manual Deployment{suffix}", slug=f"manual-deployment{suffix}", group=group, lifecycle=lifecycle
+    )
+    steps = [
+        Step.objects.create(project=project, name="Backup the database", position=1),
+        Step.objects.create(
+            project=project, name="Run tests", position=2, kind=StepKind.SCRIPT, script="echo ok"
+        ),
+    ]
+    steps[0].responsible_teams.add(team)
+    steps[1].excluded_environments.add(environments[2])
+
+    release = Release.objects.create(project=project, version="1.0.0", created_by=users[0])
+    release_steps = []
+    for step in steps:
+        release_step = ReleaseStep.objects.create(
+            release=release,
+            name=step.name,
+            position=step.position,
+            kind=step.kind,
+            script=step.script,
+        )
+        release_steps.append(release_step)
+    release_steps[0].responsible_teams.add(team)
+
+    deployment = Deployment.objects.create(
+        release=release,
+        project=project,
+        environment=environments[0],
+        state=DeploymentState.WAITING,
+        created_by=users[0],
+    )
+    deployment_steps = [
+        DeploymentStep.objects.create(
+            deployment=deployment, release_step=release_step, position=release_step.position
+        )
+        for release_step in release_steps
+    ]
+    deployment_steps[0].state = StepState.WAITING
+    deployment_steps[0].save(update_fields=["state"])
+    interruption = Interruption.objects.create(
+        deployment=deployment,
+        step=deployment_steps[0],
+        type=InterruptionType.MANUAL_INTERVENTION,
+        title="Backup the database",
+        assignee=users[1],
+        taken_at=timezone.now(),
+    )
+    interruption.responsible_teams.add(team)
+    TaskLogEntry.objects.create(deployment=deployment, message="Waiting for DBA Team.")
+
+    api_key, _ = api_key_create(user=users[0], purpose="CI", actor=None)
+    api_key_create(user=users[1], purpose="Nightly", expires_in=timedelta(days=1), actor=None)
+    audit_record(
+        actor=users[0],
+        action="deployment.created",
+        subject=deployment,
+        project=project,
+        environment=environments[0],
+    )
+    Group.objects.create(name=f"Admin helpers{suffix}")
+    return Rows(
+        environments=environments,
+        lifecycle=lifecycle,
+        phases=phases,
+        team=team,
+        project=project,
+        steps=steps,
+        release=release,
+        deployment=deployment,
+        interruption=interruption,
+        api_key=api_key,
+    )
+
+
+@pytest.fixture
+def rows(db) -> Rows:
+    return _make_rows()
+
+
+def _url(model, view: str, *args) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+def _registered_models():
+    return sorted(admin.site._registry, key=lambda model: model._meta.label)
+
+
+def _inline_management(prefix: str, total: int, initial: int = 0) -> dict[str, str]:
+    return {
+        f"{prefix}-TOTAL_FORMS": str(total),
+        f"{prefix}-INITIAL_FORMS": str(initial),
+        f"{prefix}-MIN_NUM_FORMS": "0",
+        f"{prefix}-MAX_NUM_FORMS": "1000",
+    }
+
+
+# --- every page loads ---------------------------------------------------------------------
+
+
+def test_site_is_titled(admin_client):
+    response = admin_client.get(reverse("admin:index"))
+
+    assert response.status_code == 200
+    assert "Relman administration" in response.content.decode()
+
+
+def test_every_changelist_and_add_page_loads(admin_client, rows):
+    for model in _registered_models():
+        changelist = admin_client.get(_url(model, "changelist"))
+        assert changelist.status_code == 200, model
+
+        model_admin = admin.site._registry[model]
+        add = admin_client.get(_url(model, "add"))
+        expected = 200 if model_admin.has_add_permission(changelist.wsgi_request) else 403
+        assert add.status_code == expected, model
+
+
+def test_every_change_page_loads(admin_client, rows):
+    for model in _registered_models():
+        obj = model._default_manager.order_by("pk").first()
+        assert obj is not None, model
+        response = admin_client.get(_url(model, "change", obj.pk))
+        assert response.status_code == 200, model
+
+
+def test_changelists_make_a_bounded_number_of_queries(admin_client, rows, django_assert_max_num_queries):
+    _make_rows(suffix="-2")
+    _make_rows(suffix="-3")
+    admin_client.get(reverse("admin:index"))  # the session is loaded and cached once
+
+    for model in _registered_models():
+        with django_assert_max_num_queries(CHANGELIST_MAX_QUERIES, info=str(model)):
+            response = admin_client.get(_url(model, "changelist"))
+        assert response.status_code == 200, model
+
+
+def test_user_changelist_shows_display_name_and_teams(admin_client, rows):
+    response = admin_client.get(_url(User, "changelist"))
+
+    content = response.content.decode()
+    assert "User 0" in content
+    assert "DBA Team" in content
+
+
+def test_user_created_with_display_name_is_audited_without_password(admin_client, db):
+    response = admin_client.post(
+        _url(User, "add"),
+        {
+            "username": "sarah",
+            "display_name": "Sarah",
+            "email": "sarah@example.com",
+            "usable_password": "true",
+            "password1": "a-long-Passphrase-42",
+            "password2": "a-long-Passphrase-42",
+        },
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    user = User.objects.get(username="sarah")
+    assert user.display_name == "Sarah"
+    event = AuditEvent.objects.get(action="user.created")
+    assert event.changes["display_name"] == "Sarah"
+    assert "a-long-Passphrase-42" not in str(event.changes)
+
+
+# --- lifecycles ---------------------------------------------------------------------------
+
+
+def _lifecycle_post(name: str, phases: list[dict]) -> dict[str, str]:
+    data = {"name": name, "description": "", **_inline_management("phases", len(phases))}
+    for index, phase in enumerate(phases):
+        for field, value in phase.items():
+            data[f"phases-{index}-{field}"] = value
+    return data
+
+
+def test_lifecycle_created_with_phases_is_audited(admin_client, db):
+    response = admin_client.post(
+        _url(Lifecycle, "add"),
+        _lifecycle_post(
+            "Standard",
+            [
+                {"name": "Test", "position": "1", "rule": PhaseRule.ALL, "minimum": ""},
+                {"name": "Production", "position": "2", "rule": PhaseRule.OPTIONAL, "minimum": ""},
+            ],
+        ),
+        REMOTE_ADDR="10.1.2.3",
+    )
+
+    assert response.status_code == 302
+    lifecycle = Lifecycle.objects.get(name="Standard")
+    assert [phase.name for phase in lifecycle.phases.order_by("position")] == ["Test", "Production"]
+    created = AuditEvent.objects.get(action="lifecycle.created")
+    assert created.subject_id == str(lifecycle.pk)
+    assert created.actor.username == "admin"
+    assert created.source_ip == "10.1.2.3"
+    assert created.changes == {"name": "Standard"}
+    phase_events = AuditEvent.objects.filter(action="phase.created")
+    assert sorted(event.changes["name"] for event in phase_events) == ["Production", "Test"]
+
+
+def test_lifecycle_update_and_delete_are_audited(admin_client, rows):
+    lifecycle = Lifecycle.objects.create(name="Unused")
+
+    admin_client.post(
+        _url(Lifecycle, "change", lifecycle.pk),
+        _lifecycle_post("Unused lifecycle", []),
+    )
+    admin_client.post(_url(Lifecycle, "delete", lifecycle.pk), {"post": "yes"})
+
+    updated = AuditEvent.objects.get(action="lifecycle.updated")
+    assert updated.changes == {"name": "Unused lifecycle"}
+    assert AuditEvent.objects.filter(action="lifecycle.deleted", subject_id=str(lifecycle.pk)).exists()
+    assert not Lifecycle.objects.filter(pk=lifecycle.pk).exists()
+
+
+def test_minimum_rule_without_minimum_is_refused_naming_the_phase(admin_client, db):
+    response = admin_client.post(
+        _url(Lifecycle, "add"),
+        _lifecycle_post(
+            "Standard",
+            [{"name": "Acceptance", "position": "1", "rule": PhaseRule.MINIMUM, "minimum": ""}],
+        ),
+    )
+
+    assert response.status_code == 200
+    assert "Phase Acceptance: the rule “minimum” needs a minimum" in response.content.decode()
+    assert not Lifecycle.objects.exists()
+
+
+def test_minimum_with_another_rule_is_refused(admin_client, db):
+    response = admin_client.post(
+        _url(Lifecycle, "add"),
+        _lifecycle_post(
+            "Standard", [{"name": "Test", "position": "1", "rule": PhaseRule.ALL, "minimum": "1"}]
+        ),
+    )
+
+    assert response.status_code == 200
+    assert "Phase Test: a minimum applies only to the rule “minimum”" in response.content.decode()
+
+
+def _phase_post(phase: Phase, environments: list[tuple[Environment, bool]], **fields) -> dict:
+    saved = list(phase.phase_environments.all())
+    data = {
+        "lifecycle": str(phase.lifecycle_id),
+        "name": phase.name,
+        "position": str(phase.position),
+        "rule": phase.rule,
+        "minimum": "" if phase.minimum is None else str(phase.minimum),
+        **{key: str(value) for key, value in fields.items()},
+        **_inline_management("phase_environments", len(environments), initial=len(saved)),
+    }
+    for index, (environment, automatic) in enumerate(environments):
+        prefix = f"phase_environments-{index}"
+        data[f"{prefix}-environment"] = str(environment.pk)
+        data[f"{prefix}-phase"] = str(phase.pk)
+        if index < len(saved):
+            data[f"{prefix}-id"] = str(saved[index].pk)
+        if automatic:
+            data[f"{prefix}-automatic"] = "on"
+    return data
+
+
+def test_environment_in_two_phases_of_one_lifecycle_is_refused(admin_client, rows):
+    development, test, _ = rows.environments
+    production_phase = rows.phases[2]
+
+    response = admin_client.post(
+        _url(Phase, "change", production_phase.pk),
+        _phase_post(production_phase, [(rows.environments[2], False), (test, False)]),
+    )
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Phase Production: Test is already in phase Test" in content
+    assert production_phase.phase_environments.count() == 1
+
+
+def test_environment_may_be_in_phases_of_different_lifecycles(admin_client, rows):
+    other = Lifecycle.objects.create(name="Hotfix")
+    phase = Phase.objects.create(lifecycle=other, name="Straight to production", position=1)
+
+    response = admin_client.post(
+        _url(Phase, "change", phase.pk), _phase_post(phase, [(rows.environments[2], True)])
+    )
+
+    assert response.status_code == 302
+    assert phase.phase_environments.get().automatic is True
+    event = AuditEvent.objects.get(action="phase_environment.created")
+    assert event.environment == rows.environments[2]
+    assert event.changes == {"environment": "Production", "automatic": True}
+
+
+def test_minimum_above_environment_count_is_refused(admin_client, rows):
+    phase = rows.phases[0]
+
+    response = admin_client.post(
+        _url(Phase, "change", phase.pk),
+        _phase_post(phase, [(rows.environments[0], True)], rule=PhaseRule.MINIMUM, minimum=2),
+    )
+
+    assert response.status_code == 200
+    assert "Phase Development: The minimum must be between 1 and the phase&#x27;s 1 environment" in (
+        response.content.decode()
+    )
+
+
+def test_environment_sort_order_is_editable_from_the_list(admin_client, rows):
+    environments = rows.environments
+    data = {
+        "form-TOTAL_FORMS": "3",
+        "form-INITIAL_FORMS": "3",
+        "form-MIN_NUM_FORMS": "0",
+        "form-MAX_NUM_FORMS": "1000",
+        "_save": "Save",
+    }
+    for index, environment in enumerate(environments):
+        data[f"form-{index}-id"] = str(environment.pk)
+        data[f"form-{index}-sort_order"] = str(environment.sort_order)
+    data["form-2-sort_order"] = "10"
+
+    response = admin_client.post(_url(Environment, "changelist"), data)
+
+    assert response.status_code == 302
+    environments[2].refresh_from_db()
+    assert environments[2].sort_order == 10
+    event = AuditEvent.objects.get(action="environment.updated")
+    assert event.changes == {"sort_order": 10}
+    assert event.environment == environments[2]
+
+
+# --- processes ----------------------------------------------------------------------------
+
+
+def _project_post(project: Project, steps: list[dict], initial: int) -> dict[str, str]:
+    data = {
+        "name": project.name,
+        "slug": project.slug,
+        "group": str(project.group_id),
+        "lifecycle": str(project.lifecycle_id),
+        "description": project.description,
+        **_inline_management("steps", len(steps), initial=initial),
+    }
+    for index, step in enumerate(steps):
+        for field, value in step.items():
+            data[f"steps-{index}-{field}"] = value
+        data[f"steps-{index}-project"] = str(project.pk)
+    return data
+
+
+def _step_row(step: Step | None, name: str, position: str, **extra) -> dict[str, str]:
+    row = {
+        "name": name,
+        "position": position,
+        "kind": StepKind.MANUAL,
+        "enabled": "on",
+        "run_condition": "success",
+        "instructions": "",
+        "script": "",
+        "timeout_seconds": "600",
+        **extra,
+    }
+    if step is not None:
+        row["id"] = str(step.pk)
+    return row
+
+
+def test_steps_are_renumbered_after_editing_positions(admin_client, rows):
+    backup, tests = rows.steps
+
+    response = admin_client.post(
+        _url(Project, "change", rows.project.pk),
+        _project_post(
+            rows.project,
+            [
+                _step_row(backup, backup.name, "30"),
+                _step_row(tests, tests.name, "7", kind=StepKind.SCRIPT, script="echo ok"),
+                _step_row(None, "Notify", "7"),
+                _step_row(None, "Smoke test", ""),
+            ],
+            initial=2,
+        ),
+    )
+
+    assert response.status_code == 302, response.context["inline_admin_formsets"][0].formset.errors
+    names = list(rows.project.steps.order_by("position").values_list("name", "position"))
+    assert names == [
+        ("Run tests", 1),
+        ("Notify", 2),
+        ("Backup the database", 3),
+        ("Smoke test", 4),
+    ]
+    created = AuditEvent.objects.filter(action="step.created")
+    assert {event.changes["name"] for event in created} == {"Notify", "Smoke test"}
+    assert all(event.project == rows.project for event in created)
+    assert AuditEvent.objects.filter(action="step.updated", subject_id=str(backup.pk)).exists()
+
+
+def test_step_in_both_environment_lists_is_refused_naming_it(admin_client, rows):
+    backup, _ = rows.steps
+    production = rows.environments[2]
+
+    response = admin_client.post(
+        _url(Step, "change", backup.pk),
+        {
+            "project": str(rows.project.pk),
+            **_step_row(None, backup.name, "1"),
+            "environments": [str(production.pk)],
+            "excluded_environments": [str(production.pk)],
+        },
+    )
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Step Backup the database: Production cannot be both included and excluded." in content
+
+
+def test_script_step_needs_a_script(admin_client, rows):
+    response = admin_client.post(
+        _url(Step, "add"),
+        {"project": str(rows.project.pk), **_step_row(None, "Migrate", "", kind=StepKind.SCRIPT)},
+    )
+
+    assert response.status_code == 200
+    assert "Step Migrate: A script step needs a script." in response.content.decode()
+
+
+def test_step_deleted_in_the_admin_closes_the_gap(admin_client, rows):
+    backup, tests = rows.steps
+
+    admin_client.post(_url(Step, "delete", backup.pk), {"post": "yes"})
+
+    tests.refresh_from_db()
+    assert tests.position == 1
+    assert AuditEvent.objects.filter(action="step.deleted", project=rows.project).exists()
+
+
+# --- releases: read-only history ----------------------------------------------------------
+
+
+def test_deployment_change_page_has_no_save_button(admin_client, rows):
+    response = admin_client.get(_url(Deployment, "change", rows.deployment.pk))
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert 'name="_save"' not in content
+    assert 'name="state"' not in content
+    assert "Backup the database" in content
+
+
+def test_deployment_state_cannot_be_changed_by_post(admin_client, rows):
+    response = admin_client.post(
+        _url(Deployment, "change", rows.deployment.pk), {"state": DeploymentState.SUCCESS}
+    )
+
+    assert response.status_code == 403
+    rows.deployment.refresh_from_db()
+    assert rows.deployment.state == DeploymentState.WAITING
+
+
+def test_deployments_and_interruptions_cannot_be_added_or_deleted(admin_client, rows):
+    for model, obj in ((Deployment, rows.deployment), (Interruption, rows.interruption)):
+        assert admin_client.get(_url(model, "add")).status_code == 403
+        assert admin_client.post(_url(model, "delete", obj.pk), {"post": "yes"}).status_code == 403
+    assert Deployment.objects.filter(pk=rows.deployment.pk).exists()
+
+
+def test_interruption_cannot_be_answered_in_the_admin(admin_client, rows):
+    response = admin_client.post(
+        _url(Interruption, "change", rows.interruption.pk), {"pending": "", "result": "proceed"}
+    )
+
+    assert response.status_code == 403
+    rows.interruption.refresh_from_db()
+    assert rows.interruption.pending is True
+
+
+def test_release_notes_are_editable_and_audited(admin_client, rows):
+    snapshot = list(rows.release.steps.values_list("pk", flat=True))
+    data = {"notes": "Fixes the login page.", **_inline_management("steps", 2, initial=2)}
+    for index, pk in enumerate(snapshot):
+        data[f"steps-{index}-id"] = str(pk)
+
+    response = admin_client.post(_url(Release, "change", rows.release.pk), data)
+
+    assert response.status_code == 302
+    rows.release.refresh_from_db()
+    assert rows.release.notes == "Fixes the login page."
+    assert rows.release.version == "1.0.0"
+    event = AuditEvent.objects.get(action="release.updated")
+    assert event.project == rows.project
+
+
+# --- teams ---------------------------------------------------------------------------------
+
+
+def test_revoke_action_revokes_selected_keys(admin_client, rows):
+    other = ApiKey.objects.exclude(pk=rows.api_key.pk).get()
+
+    response = admin_client.post(
+        _url(ApiKey, "changelist"),
+        {"action": "revoke_keys", "_selected_action": [str(rows.api_key.pk)]},
+    )
+
+    assert response.status_code == 302
+    rows.api_key.refresh_from_db()
+    other.refresh_from_db()
+    assert rows.api_key.revoked_at is not None
+    assert rows.api_key.revoked_at <= timezone.now()
+    assert other.revoked_at is None
+    event = AuditEvent.objects.get(action="api_key.revoked")
+    assert event.actor.username == "admin"
+
+
+def test_api_keys_cannot_be_added_or_edited(admin_client, rows):
+    assert admin_client.get(_url(ApiKey, "add")).status_code == 403
+    response = admin_client.post(_url(ApiKey, "change", rows.api_key.pk), {"purpose": "changed"})
+    assert response.status_code == 403
+
+
+def test_audit_events_are_read_only(admin_client, rows):
+    event = AuditEvent.objects.first()
+
+    assert admin_client.get(_url(AuditEvent, "add")).status_code == 403
+    assert admin_client.post(_url(AuditEvent, "change", event.pk), {}).status_code == 403
+    assert admin_client.post(_url(AuditEvent, "delete", event.pk), {"post": "yes"}).status_code == 403
+    response = admin_client.get(_url(AuditEvent, "changelist"), {"q": "deployment"})
+    assert response.status_code == 200
+
+
+def test_team_membership_change_is_audited(admin_client, rows):
+    newcomer = User.objects.create_user("newcomer")
+    members = [str(pk) for pk in rows.team.members.values_list("pk", flat=True)]
+    grant = rows.team.roles.get()
+
+    response = admin_client.post(
+        _url(Team, "change", rows.team.pk),
+        {
+            "name": rows.team.name,
+            "description": "",
+            "members": [*members, str(newcomer.pk)],
+            **_inline_management("roles", 1, initial=1),
+            "roles-0-id": str(grant.pk),
+            "roles-0-team": str(rows.team.pk),
+            "roles-0-role": Role.DEPLOYER,
+            "roles-0-environments": [str(rows.environments[0].pk)],
+        },
+    )
+
+    assert response.status_code == 302
+    assert rows.team.members.filter(pk=newcomer.pk).exists()
+    event = AuditEvent.objects.get(action="team.updated")
+    assert "newcomer" in event.changes["members"]
+
+
+def test_password_change_is_audited_without_the_password(admin_client, rows):
+    user = User.objects.get(username="user1")
+
+    response = admin_client.post(
+        reverse("admin:auth_user_password_change", args=[user.pk]),
+        {"usable_password": "true", "password1": "An0ther-Passphrase", "password2": "An0ther-Passphrase"},
+    )
+
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="user.password_changed", subject_id=str(user.pk))
+    assert "An0ther-Passphrase" not in str(event.changes)
+
+
+def test_phase_removed_from_lifecycle_page_is_audited(admin_client, rows):
+    phases = rows.phases
+    data = _lifecycle_post(
+        "Standard",
+        [
+            {
+                "id": str(phase.pk),
+                "lifecycle": str(rows.lifecycle.pk),
+                "name": phase.name,
+                "position": str(phase.position),
+                "rule": phase.rule,
+                "minimum": "",
+            }
+            for phase in phases
+        ],
+    )
+    data["phases-INITIAL_FORMS"] = "3"
+    data["phases-2-DELETE"] = "on"
+
+    response = admin_client.post(_url(Lifecycle, "change", rows.lifecycle.pk), data)
+
+    assert response.status_code == 302
+    assert not Phase.objects.filter(pk=phases[2].pk).exists()
+    assert AuditEvent.objects.filter(action="phase.deleted", subject_id=str(phases[2].pk)).exists()
+    assert not AuditEvent.objects.filter(action__in=["phase.updated", "lifecycle.updated"]).exists()
+
+
+def test_name_taken_in_another_case_is_refused(admin_client, rows):
+    response = admin_client.post(
+        _url(Environment, "add"), {"name": "production", "slug": "production-2", "sort_order": "9"}
+    )
+
+    assert response.status_code == 200
+    assert "An environment named production already exists." in response.content.decode()
+
+
+def test_step_timeout_beyond_a_day_is_refused(admin_client, rows):
+    response = admin_client.post(
+        _url(Step, "add"),
+        {
+            "project": str(rows.project.pk),
+            **_step_row(None, "Soak", "", kind=StepKind.SCRIPT, script="sleep 1", timeout_seconds="90000"),
+        },
+    )
+
+    assert response.status_code == 200
+    assert "Step Soak: A timeout is between 1 and 86400 seconds." in response.content.decode()
+
+
+def test_new_minimum_phase_without_environments_is_refused_with_a_hint(admin_client, db):
+    response = admin_client.post(
+        _url(Lifecycle, "add"),
+        _lifecycle_post(
+            "Standard", [{"name": "Test", "position": "1", "rule": PhaseRule.MINIMUM, "minimum": "1"}]
+        ),
+    )
+
+    assert response.status_code == 200
+    assert "Add its environments on the phase&#x27;s page first." in response.content.decode()
+
+
+def test_environment_in_use_by_a_role_grant_is_not_deleted(admin_client, rows):
+    development = rows.environments[0]
+    PhaseEnvironment.objects.filter(environment=development).delete()
+    Deployment.objects.filter(environment=development).delete()
+
+    response = admin_client.post(_url(Environment, "delete", development.pk), {"post": "yes"}, follow=True)
+
+    assert Environment.objects.filter(pk=development.pk).exists()
+    assert "role grants of DBA Team" in response.content.decode()
+    assert not AuditEvent.objects.filter(action="environment.deleted").exists()
+
+
+def test_unused_environment_is_deleted_and_audited(admin_client, rows):
+    spare = Environment.objects.create(name="Spare", slug="spare")
+
+    response = admin_client.post(_url(Environment, "delete", spare.pk), {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not Environment.objects.filter(pk=spare.pk).exists()
+    assert AuditEvent.objects.filter(action="environment.deleted", subject_id=str(spare.pk)).exists()
+
+
+def test_project_in_a_grant_scope_is_not_deleted(admin_client, rows):
+    project = Project.objects.create(
+        name="Scratch", slug="scratch", group=rows.project.group, lifecycle=rows.lifecycle
+    )
+    rows.team.roles.get().projects.add(project)
+
+    response = admin_client.post(_url(Project, "delete", project.pk), {"post": "yes"}, follow=True)
+
+    assert Project.objects.filter(pk=project.pk).exists()
+    assert "in the scope of role grants of DBA Team" in response.content.decode()
+
+
+def test_team_responsible_for_a_step_is_not_deleted(admin_client, rows):
+    response = admin_client.post(_url(Team, "delete", rows.team.pk), {"post": "yes"}, follow=True)
+
+    assert Team.objects.filter(pk=rows.team.pk).exists()
+    assert "DBA Team is responsible for" in response.content.decode()
