@@ -12,6 +12,7 @@ from releases.choices import (
     LogLevel,
     StepState,
 )
+from releases.versions import version_sort_key
 from teams.permissions import ScopedQuerySet
 
 
@@ -36,17 +37,25 @@ class Release(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # Semantic versions rank by semver precedence, others by creation time (releases.versions).
+    sort_key = models.CharField(max_length=200, editable=False, default="")
 
     objects = ReleaseQuerySet.as_manager()
 
     class Meta:
-        ordering = ["-created_at", "-id"]
+        ordering = ["-sort_key", "-id"]
+        indexes = [models.Index(fields=["project", "-sort_key"], name="release_latest_by_version")]
         constraints = [
             models.UniqueConstraint(fields=["project", "version"], name="release_version_unique_in_project"),
         ]
 
     def __str__(self) -> str:
         return f"{self.project} {self.version}"
+
+    def save(self, *args, **kwargs):
+        if not self.sort_key:
+            self.sort_key = version_sort_key(self.version, self.created_at)
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("releases:release_detail", args=[self.pk])

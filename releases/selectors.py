@@ -140,7 +140,7 @@ def project_release_grid(
         for pe in phase.phase_environments.all():
             if pe.environment not in environments:
                 environments.append(pe.environment)
-    releases = list(Release.objects.filter(project=project).order_by("-created_at", "-id")[:limit])
+    releases = list(Release.objects.filter(project=project).order_by("-sort_key", "-id")[:limit])
     latest = {
         (d.release_id, d.environment_id): d
         for d in Deployment.objects.visible_to(user).filter(release__in=releases).order_by("id")

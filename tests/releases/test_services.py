@@ -361,3 +361,83 @@ def test_messages_are_sent_only_after_commit(release, octopus, root, django_capt
         deployment.refresh_from_db()
         assert deployment.state == DeploymentState.QUEUED
     assert len(callbacks) == 1
+
+
+def test_releases_rank_by_semver_and_others_by_creation_time(octopus, root):
+    from releases.models import Release
+
+    for version in ["1.10.0", "1.9.0", "1.10.0-rc.1", "2.0.0-alpha", "1.2.3"]:
+        release_create(project=octopus.project, version=version, actor=root)
+    ranked = list(Release.objects.filter(project=octopus.project).values_list("version", flat=True))
+    assert ranked == ["2.0.0-alpha", "1.10.0", "1.10.0-rc.1", "1.9.0", "1.2.3"]
+
+
+# --- guided failure ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def flaky(goodhealth, root, engine, tmp_path):
+    """GoodHealth with a Build check that fails until a file exists, guided failure on."""
+    switch = tmp_path / "fixed"
+    goodhealth.project.steps.filter(name="Build check").update(script=f"echo checking; test -e {switch}")
+    with engine():
+        release = release_create(project=goodhealth.project, version="4.0.0", actor=root)
+        deployment = deployment_create(
+            release=release, environment=goodhealth.environments[0], actor=root, guided_failure=True
+        )
+    deployment.refresh_from_db()
+    return deployment, switch, goodhealth.users["admin-ops"]
+
+
+def test_failed_script_with_guided_failure_asks_a_person(flaky):
+    deployment, _, _ = flaky
+    interruption = pending(deployment)
+    assert deployment.state == DeploymentState.WAITING
+    assert interruption.type == "guided_failure"
+    assert interruption.blocks_deployments
+    assert "The script exited with code 1." in interruption.instructions
+
+
+def test_guided_failure_retry_runs_the_step_again(flaky, engine):
+    deployment, switch, person = flaky
+    switch.touch()
+    with engine():
+        interruption_submit(
+            interruption=pending(deployment), actor=person, guidance="retry", notes="fixed it"
+        )
+    step = deployment.steps.get(position=1)
+    assert (step.state, step.attempts) == (StepState.SUCCESS, 2)
+    assert "== Running: Step 1: Build check (attempt 2) ==" in log_of(deployment)
+    assert pending(deployment).title == "Migrate Data"
+
+
+def test_guided_failure_ignore_skips_and_continues(flaky, engine):
+    deployment, _, person = flaky
+    with engine():
+        interruption_submit(interruption=pending(deployment), actor=person, guidance="ignore")
+    step = deployment.steps.get(position=1)
+    assert (step.state, step.skip_reason) == (StepState.SKIPPED, "Failure ignored by choice.")
+    assert pending(deployment).title == "Migrate Data"
+
+
+def test_guided_failure_fail_fails_the_deployment(flaky, engine):
+    deployment, _, person = flaky
+    with engine():
+        interruption_submit(interruption=pending(deployment), actor=person, guidance="fail")
+    deployment.refresh_from_db()
+    assert deployment.state == DeploymentState.FAILED
+    assert deployment.steps.get(position=1).state == StepState.FAILED
+
+
+def test_guided_failure_allows_at_most_ten_retries(flaky, engine):
+    from releases.choices import MAX_RETRIES_PER_STEP
+
+    deployment, _, person = flaky
+    for _ in range(MAX_RETRIES_PER_STEP):
+        with engine():
+            interruption_submit(interruption=pending(deployment), actor=person, guidance="retry")
+    deployment.refresh_from_db()
+    step = deployment.steps.get(position=1)
+    assert step.attempts == MAX_RETRIES_PER_STEP + 1
+    assert (step.state, deployment.state) == (StepState.FAILED, DeploymentState.FAILED)
+    assert not deployment.interruptions.filter(pending=True).exists()

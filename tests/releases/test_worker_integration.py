@@ -45,3 +45,48 @@ def test_worker_drives_deployment_through_script_and_two_manual_steps(
     automatic = Deployment.objects.get(release=release, environment=testing)
     wait_for_state(automatic, DeploymentState.SUCCESS)
     assert automatic.created_by is None
+
+
+def _script_only(project, script: str) -> None:
+    from processes.models import Step
+
+    project.steps.all().delete()
+    Step.objects.create(project=project, name="Deploy", position=1, kind="script", script=script)
+
+
+def _messages(deployment) -> list[str]:
+    return list(deployment.log_entries.order_by("id").values_list("message", flat=True))
+
+
+def test_script_output_reaches_the_log_while_it_runs(
+    octopus, root, worker, wait_for, wait_for_state, tmp_path
+):
+    gate = tmp_path / "go"
+    _script_only(octopus.project, f"echo first; while [ ! -e {gate} ]; do sleep 0.1; done; echo second")
+    release = release_create(project=octopus.project, version="1.0.0", actor=root)
+    deployment = deployment_create(release=release, environment=octopus.environments[0], actor=root)
+    wait_for(lambda: "first" in _messages(deployment), what="the first line while the script runs")
+    assert "second" not in _messages(deployment)
+    gate.touch()
+    wait_for_state(deployment, DeploymentState.SUCCESS)
+    assert _messages(deployment).index("first") < _messages(deployment).index("second")
+
+
+def test_cancel_stops_a_running_script(octopus, root, sarah, worker, wait_for, tmp_path):
+    from releases.services import deployment_cancel
+
+    marker = tmp_path / "finished"
+    _script_only(octopus.project, f"echo started; sleep 30; touch {marker}")
+    release = release_create(project=octopus.project, version="1.0.0", actor=root)
+    deployment = deployment_create(release=release, environment=octopus.environments[0], actor=root)
+    wait_for(lambda: "started" in _messages(deployment), what="the script to start")
+    deployment_cancel(deployment=deployment, actor=sarah)
+    deployment.refresh_from_db()
+    assert deployment.state == DeploymentState.CANCELLED
+    wait_for(
+        lambda: "== Cancelled: Step 1: Deploy ==" in _messages(deployment),
+        timeout=15,
+        what="the script to stop",
+    )
+    assert deployment.steps.get().state == "failed"
+    assert not marker.exists()
