@@ -389,10 +389,13 @@ def interruption_submit(
     step = DeploymentStep.objects.select_related("release_step").get(pk=interruption.step_id)
     answer = result or guidance
     _apply_answer(deployment, step, answer, now)
-    engine.log(deployment, f"Submitted by: {_who(actor, interruption)} at {_iso(now)}", step=step)
-    engine.log(deployment, f"Result: {answer.capitalize()}", step=step)
-    if notes:
-        engine.log(deployment, f"Notes: {notes}", step=step)
+    engine.log(
+        deployment,
+        f"Submitted by: {_who(actor, interruption)} at {_iso(now)}",
+        f"Result: {answer.capitalize()}",
+        *([f"Notes: {notes}"] if notes else []),
+        step=step,
+    )
     audit_record(
         actor=actor,
         action="interruption.submitted",
@@ -414,8 +417,13 @@ def _apply_answer(deployment: Deployment, step: DeploymentStep, answer: str, now
     if answer == InterruptionResult.PROCEED:
         engine.set_step_state(step, StepState.SUCCESS, finished_at=now)
         engine.log(deployment, f"== Success: {title} ==", step=step)
-        engine.log(deployment, f"{step.name} completed", step=step, level=LogLevel.VERBOSE)
-        engine.log(deployment, "Resuming after completion", step=step, level=LogLevel.VERBOSE)
+        engine.log(
+            deployment,
+            f"{step.name} completed",
+            "Resuming after completion",
+            step=step,
+            level=LogLevel.VERBOSE,
+        )
     elif answer == InterruptionResult.ABORT:
         engine.set_step_state(step, StepState.ABORTED, finished_at=now)
         engine.log(deployment, f"== Aborted: {title} ==", step=step, level=LogLevel.ERROR)

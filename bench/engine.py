@@ -1,0 +1,304 @@
+"""Engine benchmarks on PostgreSQL + Redis with real worker processes.
+
+(a) Proceed → next step latency: one deployment of a process of manual steps; each
+    intervention is submitted and the time from its submission (``submitted_at``, written
+    in the submitting transaction) to the next step's start (``started_at``, written by the
+    worker) is recorded. Reference, in the same run: Celery's ping round trip to the same
+    worker through Redis (a request and a reply).
+(b) Script-step throughput: N deployments × 5 trivial script steps (``true``), with 1 and
+    then 2 worker processes (concurrency 1 each). Reference, in the same run and setup:
+    the rate at which the same workers consume no-op tasks (an advance of a deployment that
+    does not exist: one message, one query).
+
+Run by hand (see bench/README.md):
+
+    .venv/bin/python bench/engine.py [--interventions 200] [--deployments 1000]
+
+It drops and recreates the database named by --database-url.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from unittest import mock
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/relman_bench")
+    parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--interventions", type=int, default=200)
+    parser.add_argument("--deployments", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--pool", default="prefork", help="the workers' Celery pool (prefork, threads, solo)")
+    return parser.parse_args()
+
+
+def recreate_database(url: str) -> None:
+    import psycopg2
+
+    parts = urlparse(url)
+    name = parts.path.lstrip("/")
+    admin = psycopg2.connect(
+        host=parts.hostname,
+        port=parts.port or 5432,
+        user=parts.username,
+        password=parts.password,
+        dbname="postgres",
+    )
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+
+
+def setup_django(args: argparse.Namespace) -> dict[str, str]:
+    env = {
+        "DJANGO_SETTINGS_MODULE": "relman.settings",
+        "RELMAN_SECRET_KEY": "benchmark-only-secret-key-0123456789-abcdefghijklmnop",
+        "RELMAN_HTTPS": "0",
+        "RELMAN_DATABASE_URL": args.database_url,
+        "RELMAN_BROKER_URL": args.broker_url,
+        "RELMAN_LOG_LEVEL": "WARNING",
+        # The sweep would only add noise here.
+        "RELMAN_SWEEP_INTERVAL_SECONDS": "3600",
+    }
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return {**os.environ, **env}
+
+
+class Workers:
+    def __init__(self, env: dict[str, str], pool: str):
+        self.env = env
+        self.pool = pool
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self, count: int) -> list[str]:
+        names = []
+        for _ in range(count):
+            name = f"bench{len(self.processes)}@%h"
+            self.processes.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "relman",
+                        "worker",
+                        "--concurrency",
+                        "1",
+                        "--loglevel",
+                        "WARNING",
+                        "--hostname",
+                        name,
+                        "--without-gossip",
+                        "--without-mingle",
+                    ],
+                    cwd=ROOT,
+                    env=self.env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            names.append(name.replace("%h", os.uname().nodename))
+        from relman.celery import app
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            replies = app.control.ping(destination=names, timeout=0.5)
+            if len(replies) == len(names):
+                return names
+        raise SystemExit("workers did not start")
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.wait(timeout=30)
+        self.processes = []
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def summary(values_ms: list[float]) -> str:
+    return (
+        f"p50 {percentile(values_ms, 50):6.1f} ms   p95 {percentile(values_ms, 95):6.1f} ms   "
+        f"p99 {percentile(values_ms, 99):6.1f} ms   (n={len(values_ms)})"
+    )
+
+
+def bench_latency(args, workers: Workers) -> None:
+    from lifecycles.models import Environment, Lifecycle, Phase, PhaseEnvironment
+    from processes.models import Project, ProjectGroup, Step
+    from releases.models import DeploymentStep, Interruption
+    from releases.services import deployment_create, interruption_submit, release_create
+    from relman.celery import app
+    from teams.models import User
+
+    root = User.objects.create_superuser("bench", password=None)
+    env = Environment.objects.create(name="Bench", slug="bench")
+    lifecycle = Lifecycle.objects.create(name="Bench lifecycle")
+    PhaseEnvironment.objects.create(
+        phase=Phase.objects.create(lifecycle=lifecycle, name="Only"), environment=env
+    )
+    project = Project.objects.create(
+        name="Latency", slug="latency", group=ProjectGroup.default(), lifecycle=lifecycle
+    )
+    Step.objects.bulk_create(
+        Step(project=project, name=f"Check {n}", position=n, kind="manual")
+        for n in range(1, args.interventions + 2)
+    )
+    names = workers.start(1)
+
+    pings = []
+    for _ in range(args.interventions):
+        started = time.perf_counter()
+        app.control.ping(destination=names, timeout=1.0, limit=1)
+        pings.append((time.perf_counter() - started) * 1000)
+
+    release = release_create(project=project, version="1.0.0", actor=root)
+    deployment = deployment_create(release=release, environment=env, actor=root)
+    latencies = []
+    for position in range(1, args.interventions + 1):
+        interruption = wait_for(
+            lambda p=position: Interruption.objects.filter(
+                deployment=deployment, step__position=p, pending=True
+            ).first()
+        )
+        interruption_submit(interruption=interruption, actor=root, result="proceed")
+        interruption.refresh_from_db()
+        following = wait_for(
+            lambda p=position: DeploymentStep.objects.filter(
+                deployment=deployment, position=p + 1, started_at__isnull=False
+            ).first()
+        )
+        latencies.append((following.started_at - interruption.submitted_at).total_seconds() * 1000)
+    workers.stop()
+
+    print(f"(a) Proceed → next step started, {args.interventions} interventions, 1 worker")
+    print(f"    engine:                        {summary(latencies)}")
+    print(f"    reference, Celery ping (Redis): {summary(pings)}")
+
+
+def wait_for(check, timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.001)
+    raise SystemExit("timed out: is a worker running?")
+
+
+def bench_throughput(args, workers: Workers) -> None:
+    from lifecycles.models import Environment, Lifecycle, Phase, PhaseEnvironment
+    from processes.models import Project, ProjectGroup, Step
+    from releases.choices import DeploymentState
+    from releases.models import Deployment
+    from releases.services import deployment_create, release_create
+    from releases.tasks import deployment_advance_task
+    from relman.queue import publish
+    from teams.models import User
+
+    root = User.objects.get(username="bench")
+    lifecycle = Lifecycle.objects.create(name="Throughput lifecycle")
+    phase = Phase.objects.create(lifecycle=lifecycle, name="Only")
+    print(f"(b) Script steps: {args.deployments} deployments × {args.steps} steps (`true`)")
+    for worker_count in (1, 2):
+        env = Environment.objects.create(name=f"Throughput {worker_count}", slug=f"throughput-{worker_count}")
+        PhaseEnvironment.objects.create(phase=phase, environment=env)
+        projects = []
+        # One project per deployment: deployments of one project to one environment queue
+        # one at a time, which would measure the queue, not the engine.
+        for n in range(args.deployments):
+            project = Project.objects.create(
+                name=f"T{worker_count}-{n}",
+                slug=f"t{worker_count}-{n}",
+                group=ProjectGroup.default(),
+                lifecycle=lifecycle,
+            )
+            Step.objects.bulk_create(
+                Step(project=project, name=f"Step {s}", position=s, kind="script", script="true")
+                for s in range(1, args.steps + 1)
+            )
+            projects.append(project)
+        releases = [release_create(project=p, version="1.0.0", actor=root) for p in projects]
+
+        workers.start(worker_count)
+        noop_count = args.deployments * args.steps
+        started = time.perf_counter()
+        for _ in range(noop_count):
+            publish(deployment_advance_task, 0)
+        drain(args.broker_url)
+        noop_rate = noop_count / (time.perf_counter() - started)
+
+        # Deployments are created first and released to the workers together, so the
+        # figure is the workers' rate, not this script's.
+        with mock.patch("releases.engine.enqueue_advance"):
+            deployments = [deployment_create(release=r, environment=env, actor=root) for r in releases]
+        started = time.perf_counter()
+        for deployment in deployments:
+            publish(deployment_advance_task, deployment.pk)
+        wait_for(
+            lambda ids=[d.pk for d in deployments]: (
+                not Deployment.objects.filter(pk__in=ids).exclude(state=DeploymentState.SUCCESS).exists()
+            ),
+            timeout=3600,
+        )
+        elapsed = time.perf_counter() - started
+        workers.stop()
+        steps_rate = args.deployments * args.steps / elapsed
+        print(
+            f"    {worker_count} worker(s): {steps_rate:7.1f} steps/s   "
+            f"no-op tasks: {noop_rate:7.1f} tasks/s   ratio {steps_rate / noop_rate:5.0%}"
+        )
+
+
+def drain(broker_url: str) -> None:
+    """Waits until the queue is empty and no message is left unacknowledged."""
+    import redis
+
+    client = redis.Redis.from_url(broker_url)
+    while client.llen("celery") or client.hlen("unacked"):
+        time.sleep(0.005)
+
+
+def main() -> None:
+    args = parse_args()
+    recreate_database(args.database_url)
+    import redis
+
+    redis.Redis.from_url(args.broker_url).flushdb()
+    env = setup_django(args)
+    workers = Workers(env, args.pool)
+    try:
+        bench_latency(args, workers)
+        bench_throughput(args, workers)
+    finally:
+        workers.stop()
+
+
+if __name__ == "__main__":
+    main()
