@@ -16,6 +16,7 @@ from django.utils.text import slugify
 from lifecycles.choices import PhaseRule
 from lifecycles.models import Environment, Lifecycle, Phase, PhaseEnvironment
 from relman.exceptions import Conflict, InvalidInput, PermissionRefused
+from relman.validation import check_name_and_slug_free
 from teams.models import User
 from teams.services import audit_record
 
@@ -46,7 +47,7 @@ def environment_create(
     _require_superuser(actor, "create environments")
     name = name.strip()
     slug = slug or slugify(name)
-    _check_environment_unique(name, slug, exclude_pk=None)
+    check_name_and_slug_free(Environment, "an environment", name, slug, exclude_pk=None)
     environment = Environment.objects.create(
         name=name, slug=slug, description=description, sort_order=sort_order
     )
@@ -87,7 +88,9 @@ def environment_update(
         return environment
     for key, (_, value) in changes.items():
         setattr(environment, key, value)
-    _check_environment_unique(environment.name, environment.slug, exclude_pk=environment.pk)
+    check_name_and_slug_free(
+        Environment, "an environment", environment.name, environment.slug, exclude_pk=environment.pk
+    )
     environment.save(update_fields=list(changes))
     audit_record(
         actor=actor,
@@ -146,20 +149,6 @@ def environment_delete(*, environment: Environment, actor: User | None, source_i
         source_ip=source_ip,
     )
     environment.delete()
-
-
-def _check_environment_unique(name: str, slug: str, *, exclude_pk: int | None) -> None:
-    if not name:
-        raise InvalidInput("An environment needs a name.", code="name_required")
-    if not slug:
-        raise InvalidInput(f"Cannot make a slug from {name!r}; give one.", code="slug_required")
-    others = Environment.objects.exclude(pk=exclude_pk)
-    if others.filter(name__iexact=name).exists():
-        raise InvalidInput(f"An environment named {name} already exists.", code="duplicate_name")
-    if others.filter(slug=slug).exists():
-        raise InvalidInput(
-            f"An environment with the slug {slug} already exists; give another slug.", code="duplicate_slug"
-        )
 
 
 # --- lifecycles -------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from lifecycles.models import Environment, Lifecycle
 from processes.choices import DEFAULT_PROJECT_GROUP, DEFAULT_SCRIPT_TIMEOUT_SECONDS, RunCondition, StepKind
 from processes.models import Project, ProjectGroup, Step
 from relman.exceptions import InvalidInput, PermissionRefused
+from relman.validation import check_name_and_slug_free
 from teams import permissions
 from teams.models import Team, User
 from teams.services import audit_record
@@ -51,7 +52,7 @@ def project_create(
         raise PermissionRefused("Only superusers may create projects.")
     name = name.strip()
     slug = slug or slugify(name)
-    _check_project_unique(name, slug, exclude_pk=None)
+    check_name_and_slug_free(Project, "a project", name, slug, exclude_pk=None)
     project = Project.objects.create(
         name=name,
         slug=slug,
@@ -112,7 +113,7 @@ def project_update(
         return project
     for key, (_, value) in changes.items():
         setattr(project, key, value)
-    _check_project_unique(project.name, project.slug, exclude_pk=project.pk)
+    check_name_and_slug_free(Project, "a project", project.name, project.slug, exclude_pk=project.pk)
     project.save(update_fields=list(changes))
     audit_record(
         actor=actor,
@@ -123,20 +124,6 @@ def project_update(
         source_ip=source_ip,
     )
     return project
-
-
-def _check_project_unique(name: str, slug: str, *, exclude_pk: int | None) -> None:
-    if not name:
-        raise InvalidInput("A project needs a name.", code="name_required")
-    if not slug:
-        raise InvalidInput(f"Cannot make a slug from {name!r}; give one.", code="slug_required")
-    others = Project.objects.exclude(pk=exclude_pk)
-    if others.filter(name__iexact=name).exists():
-        raise InvalidInput(f"A project named {name} already exists.", code="duplicate_name")
-    if others.filter(slug=slug).exists():
-        raise InvalidInput(
-            f"A project with the slug {slug} already exists; give another slug.", code="duplicate_slug"
-        )
 
 
 # --- processes --------------------------------------------------------------------------

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from processes import views
+
+app_name = "processes"
+
+urlpatterns = [
+    path("<slug:slug>/", views.project_detail, name="project_detail"),
+    path("<slug:slug>/process/", views.process_detail, name="process_detail"),
+]

@@ -1,0 +1,22 @@
+"""Signing in and out, and the home page: the top-level names the settings refer to
+(LOGIN_URL "login", LOGIN_REDIRECT_URL "dashboard", LOGOUT_REDIRECT_URL "login"), so this
+module has no namespace."""
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from releases.views import dashboard
+
+urlpatterns = [
+    path("", dashboard, name="dashboard"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            template_name="teams/login.html",
+            redirect_authenticated_user=True,
+            extra_context={"title": "Sign in"},
+        ),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+]
