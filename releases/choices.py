@@ -93,7 +93,7 @@ MAX_RETRIES_PER_STEP = 10
 
 # Badge colour and icon per state, shared by every page that shows a state.
 STATE_BADGES: dict[str, tuple[str, str]] = {
-    "queued": ("grey", "⏳"),
+    "queued": ("grey", "◔"),
     "pending": ("grey", "·"),
     "executing": ("blue", "▶"),
     "running": ("blue", "▶"),
