@@ -54,6 +54,7 @@ from releases.models import Deployment, DeploymentStep, Interruption, TaskLogEnt
 from relman.exceptions import Conflict
 from relman.queue import enqueue_on_commit, publish
 from teams.permissions import team_names
+from teams.services import audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -436,6 +437,14 @@ def step_failed(
 def _finish(deployment: Deployment, *, failed: bool) -> None:
     state = DeploymentState.FAILED if failed else DeploymentState.SUCCESS
     set_deployment_state(deployment, state, finished_at=timezone.now())
+    audit_record(
+        actor=None,
+        action=f"deployment.{state}",
+        subject=deployment,
+        project=deployment.project,
+        environment=deployment.environment,
+        changes={"state": [DeploymentState.EXECUTING, state]},
+    )
     if failed:
         log(deployment, f"Deployment to {deployment.environment} failed.", level=LogLevel.ERROR)
     else:

@@ -1,10 +1,26 @@
 """FilterSets for deployments and interruptions, shared by list pages and the API."""
 
+from django import forms
 from django_filters import rest_framework as filters
 
 from releases.choices import DeploymentState
 from releases.models import Deployment, Interruption
 from releases.selectors import interruption_list_actionable
+
+# Ids are 64-bit signed integers in every database Relman runs on.
+MAX_ID = 2**63 - 1
+
+
+class IdFilter(filters.NumberFilter):
+    """An object id: a whole number in range; anything else is a 400, never a lookup the
+    database cannot bind."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
 
 
 class DeploymentFilter(filters.FilterSet):
@@ -22,7 +38,7 @@ class InterruptionFilter(filters.FilterSet):
     mine = filters.BooleanFilter(
         method="filter_mine", help_text="true: only pending ones you hold, or may take and nobody holds."
     )
-    deployment = filters.NumberFilter(field_name="deployment", help_text="Deployment id.")
+    deployment = IdFilter(field_name="deployment", help_text="Deployment id.")
 
     class Meta:
         model = Interruption

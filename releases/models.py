@@ -227,3 +227,19 @@ class TaskLogEntry(models.Model):
 
     def __str__(self) -> str:
         return self.message[:80]
+
+
+class DashboardPreference(models.Model):
+    """The dashboard filters a user applied last, restored when they open the dashboard
+    without any: kept per user, so they outlive the session."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dashboard_preference"
+    )
+    group_ids = models.JSONField(default=list, blank=True)
+    project_ids = models.JSONField(default=list, blank=True)
+    environment_ids = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Dashboard filters of {self.user}"

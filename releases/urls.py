@@ -1,7 +1,6 @@
 from django.urls import path
 
-from releases import views
-
+from releases import views, views_evidence
 
 app_name = "releases"
 
@@ -15,4 +14,5 @@ urlpatterns = [
     path("deployments/<int:pk>/cancel/", views.deployment_cancel, name="deployment_cancel"),
     path("interruptions/<int:pk>/take/", views.interruption_take, name="interruption_take"),
     path("interruptions/<int:pk>/submit/", views.interruption_submit, name="interruption_submit"),
+    path("releases/<int:pk>/evidence/", views_evidence.release_evidence, name="release_evidence"),
 ]

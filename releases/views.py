@@ -9,22 +9,29 @@ full page, or a redirect after a POST.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import escape
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from lifecycles.models import Environment
 from lifecycles.progression import EnvironmentProgress
-from processes.models import Project, ProjectGroup
+from processes.models import Project
 from releases import selectors, services
 from releases.choices import DeploymentState, Guidance, InterruptionResult
-from releases.models import Deployment, DeploymentStep, Interruption, Release
+from releases.models import DashboardPreference, Deployment, DeploymentStep, Interruption, Release
+from releases.selectors import DashboardDeployment
 from relman.exceptions import DomainError
+from relman.templatetags.relman_tags import iso, relative, state_badge, state_colour
 from teams import permissions
 from teams.models import User
 
@@ -91,24 +98,123 @@ def _confirm_page(
 # --- dashboard ----------------------------------------------------------------------------
 
 
-@dataclass
-class DashboardCell:
-    environment: Environment
-    deployment: Deployment | None
-    # False when the project's lifecycle never goes to this environment.
-    applies: bool
+DEPLOYMENT_STATE_LABELS = dict(DeploymentState.choices)
+
+
+class DashboardCells:
+    """Writes the dashboard's cells, a row at a time.
+
+    The grid has a cell per project and environment, thousands of them, and its live
+    region asks for it again every two seconds: a template include per cell would take
+    most of a second for 10,000 cells (bench/dashboard.py). The markup is the chip of
+    releases/partials/_deployment_chip.html; its state badge is rendered by
+    components/state_badge.html once per state, and every text is escaped here.
+    """
+
+    def __init__(self, reached: dict[int, set[int]]):
+        self.reached = reached
+        self.now = timezone.now()
+        # Deployment.get_absolute_url without a reverse() per cell: '/deployments/'.
+        self.url_prefix = reverse("releases:deployment_detail", args=[0]).removesuffix("0/")
+        self.badges: dict[str, SafeString] = {}
+
+    def badge(self, state: str) -> SafeString:
+        if state not in self.badges:
+            html = render_to_string("components/state_badge.html", state_badge(state, compact=True))
+            self.badges[state] = mark_safe(html.strip())  # the template's own output
+        return self.badges[state]
+
+    def row(
+        self, project: Project, environments: list[Environment], deployments: list[DashboardDeployment | None]
+    ) -> SafeString:
+        reached = self.reached[project.lifecycle_id]
+        return mark_safe(
+            "".join(
+                self.cell(project, environment, deployment, environment.pk in reached)
+                for environment, deployment in zip(environments, deployments, strict=True)
+            )
+        )
+
+    def cell(
+        self,
+        project: Project,
+        environment: Environment,
+        deployment: DashboardDeployment | None,
+        applies: bool,
+    ) -> str:
+        if deployment is None and applies:
+            return EMPTY_CELL.format(environment=escape(str(environment)))
+        if deployment is None:
+            return NOT_IN_LIFECYCLE_CELL.format(project=escape(str(project)))
+        stamp = iso(deployment.created_at)
+        return CHIP_CELL.format(
+            colour=state_colour(deployment.state),
+            url=f"{self.url_prefix}{deployment.pk}/",
+            label=escape(DEPLOYMENT_STATE_LABELS.get(deployment.state, deployment.state)),
+            badge=self.badge(deployment.state),
+            version=escape(deployment.version),
+            stamp=stamp,
+            ago=relative(deployment.created_at, self.now),
+        )
+
+
+# Every value put in these is escaped or comes from this code (numbers, colours, times).
+EMPTY_CELL = (
+    '<td class="grid__cell"><span class="muted" title="Not deployed to {environment} yet">—</span></td>'
+)
+NOT_IN_LIFECYCLE_CELL = '<td class="grid__cell grid__cell--na"><span class="visually-hidden">Not in {project}’s lifecycle</span></td>'
+CHIP_CELL = (
+    '<td class="grid__cell"><a class="chip chip--{colour}" href="{url}" title="{label}">{badge}'
+    '<span class="chip__text"><span class="chip__version">{version}</span>'
+    '<span class="chip__meta"><time datetime="{stamp}" title="{stamp}">{ago}</time></span>'
+    "</span></a></td>"
+)
+
+
+# The dashboard's filters: query parameter → DashboardPreference field.
+DASHBOARD_FILTERS = {"group": "group_ids", "project": "project_ids", "environment": "environment_ids"}
+# More ids than any filter form sends; a longer list in a hand-made URL is cut.
+MAX_FILTER_IDS = 200
+
+
+def _dashboard_filters(request: HttpRequest) -> tuple[dict[str, list[int]], bool]:
+    """The filters to apply and whether they are the user's remembered ones.
+
+    Filters in the URL apply as given; on a page load they are also remembered for the
+    user (DashboardPreference). A page load without any filter parameter restores the
+    remembered ones. Live updates (htmx) carry their filters in the URL and neither read
+    nor write the preference.
+    """
+    given = any(name in request.GET for name in DASHBOARD_FILTERS)
+    chosen = {name: _ids(request.GET.getlist(name))[:MAX_FILTER_IDS] for name in DASHBOARD_FILTERS}
+    if request.htmx:
+        return chosen, False
+    if given:
+        DashboardPreference.objects.update_or_create(
+            user=request.user,
+            defaults={field: chosen[name] for name, field in DASHBOARD_FILTERS.items()},
+        )
+        return chosen, False
+    preference = DashboardPreference.objects.filter(user=request.user).first()
+    if preference is None:
+        return chosen, False
+    remembered = {
+        name: _ids([str(v) for v in getattr(preference, field) or []])[:MAX_FILTER_IDS]
+        for name, field in DASHBOARD_FILTERS.items()
+    }
+    return remembered, any(remembered.values())
 
 
 @login_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    """Project groups → projects × environments, each cell the latest deployment there."""
+    """Project groups → projects × environments, each cell the latest deployment there.
+    ``?clear=1`` forgets the user's remembered filters."""
     user = request.user
-    chosen = {
-        "group": _ids(request.GET.getlist("group")),
-        "project": _ids(request.GET.getlist("project")),
-        "environment": _ids(request.GET.getlist("environment")),
-    }
+    if "clear" in request.GET:
+        DashboardPreference.objects.filter(user=user).delete()
+        return redirect("dashboard")
+    chosen, remembered = _dashboard_filters(request)
     environments, groups = selectors.dashboard(
         user,
         group_ids=chosen["group"],
@@ -118,28 +224,27 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     reached = selectors.lifecycle_environment_ids(
         {row.project.lifecycle_id for group in groups for row in group.rows}
     )
+    cells = DashboardCells(reached)
     table = [
-        (
-            group.name,
-            [
-                (
-                    row.project,
-                    [
-                        DashboardCell(env, deployment, env.pk in reached[row.project.lifecycle_id])
-                        for env, deployment in zip(environments, row.cells, strict=True)
-                    ],
-                )
-                for row in group.rows
-            ],
-        )
+        (group.name, [(row.project, cells.row(row.project, environments, row.cells)) for row in group.rows])
         for group in groups
     ]
-    context = {"title": "Dashboard", "environments": environments, "table": table}
+    query = urlencode({name: ids for name, ids in chosen.items() if ids}, doseq=True)
+    context = {
+        "title": "Dashboard",
+        "environments": environments,
+        "table": table,
+        "filtered": bool(query),
+        "remembered": remembered,
+        # The live region asks for exactly what the page shows, remembered filters included.
+        "live_url": f"{reverse('dashboard')}?{query}" if query else reverse("dashboard"),
+    }
     if not request.htmx:
-        visible = Project.objects.visible_to(user)
+        visible = list(Project.objects.visible_to(user).select_related("group").order_by("name"))
         options = {
-            "group": ProjectGroup.objects.filter(projects__in=visible).distinct().order_by("name"),
-            "project": visible.order_by("name"),
+            # the groups of the projects the user may see, without a query of their own
+            "group": sorted({p.group for p in visible}, key=lambda g: (g.name, g.pk)),
+            "project": visible,
             "environment": Environment.objects.all(),
         }
         context["filters"] = [

@@ -11,6 +11,7 @@ from rest_framework import exceptions, parsers, permissions, renderers, serializ
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.utils import encoders
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from relman.exceptions import DomainError
@@ -90,13 +91,6 @@ class IsSuperuserOrReadOnly(permissions.BasePermission):
         return bool(request.user and request.user.is_active and request.user.is_superuser)
 
 
-class IsSuperuser(permissions.BasePermission):
-    message = "Only superusers may read this."
-
-    def has_permission(self, request, view) -> bool:
-        return bool(request.user and request.user.is_active and request.user.is_superuser)
-
-
 class YAMLParser(parsers.BaseParser):
     """``Content-Type: application/yaml``: the import format of documents such as a
     project's process."""
@@ -141,3 +135,53 @@ class WholeListSerializer(serializers.ListSerializer):
         if not whole.is_valid():
             raise serializers.ValidationError(whole.errors)
         return whole.validated_data
+
+
+def document_common_errors(result: dict, generator, request, public) -> dict:
+    """A schema post-processing hook: the refusals every operation can give, written once.
+
+    401 (no or a bad API key) and 429 (over the rate limit, with ``Retry-After``) on every
+    authenticated operation; 404 on every paginated list (a page past the end).
+    """
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    common = {
+        "401": {
+            "description": "No credentials, or an unknown, revoked or expired API key.",
+            "content": error,
+        },
+        "429": {
+            "description": "Too many requests; retry after the number of seconds in Retry-After.",
+            "headers": {
+                "Retry-After": {
+                    "schema": {"type": "integer"},
+                    "description": "Seconds to wait before retrying.",
+                }
+            },
+            "content": error,
+        },
+    }
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            if operation.get("security") != [{}]:
+                for status_code, response in common.items():
+                    responses.setdefault(status_code, response)
+            if any(parameter.get("name") == "page" for parameter in operation.get("parameters", [])):
+                responses.setdefault(
+                    "404", {"description": "Not found: a page past the end of the list.", "content": error}
+                )
+    return result
+
+
+class NotFoundView(APIView):
+    """Any other path under ``/api/v1/`` (an id that is not a number, a typo): a JSON 404
+    in the API's error shape rather than the site's HTML page."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+    throttle_classes: list = []
+    schema = None
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        raise exceptions.NotFound("No API endpoint at this path; see /api/v1/docs/.")

@@ -1,7 +1,9 @@
 """The REST API, ``/api/v1/``: each app's routes, the OpenAPI schema and its docs."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from relman.api import NotFoundView
 
 app_name = "api"
 
@@ -10,6 +12,20 @@ urlpatterns = [
     path("", include("lifecycles.api.urls")),
     path("", include("processes.api.urls")),
     path("", include("releases.api.urls")),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path(
+        "schema/",
+        SpectacularAPIView.as_view(
+            custom_settings={
+                "POSTPROCESSING_HOOKS": [
+                    "drf_spectacular.hooks.postprocess_schema_enums",
+                    "relman.api.document_common_errors",
+                ]
+            }
+        ),
+        name="schema",
+    ),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # Last: everything else under /api/v1/ ending in a slash (paths without one are first
+    # redirected to it by APPEND_SLASH, as for the real endpoints).
+    re_path(r"^.*/$", NotFoundView.as_view(), name="not-found"),
 ]

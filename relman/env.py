@@ -39,3 +39,20 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+_RATE_PERIODS = {"s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day"}
+
+
+def env_rate(name: str, default: str) -> str | None:
+    """A request rate such as ``6000/min`` (periods: s, min, hour, day); empty turns the
+    limit off (``None``)."""
+    raw = os.environ.get(name, default).strip()
+    if not raw:
+        return None
+    count, _, period = raw.partition("/")
+    if not count.isdigit() or int(count) < 1 or period not in _RATE_PERIODS:
+        raise ImproperlyConfigured(
+            f"{name} must look like 6000/min (a count, then /s, /min, /hour or /day), or be empty; got {raw!r}"
+        )
+    return raw

@@ -5,12 +5,13 @@ Celery broker under ``var/``. Production sets RELMAN_DATABASE_URL (PostgreSQL) a
 RELMAN_BROKER_URL (Redis).
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from relman.env import env_bool, env_int, env_list, env_str
+from relman.env import env_bool, env_int, env_list, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("RELMAN_VAR_DIR", str(BASE_DIR / "var")))
@@ -157,6 +158,16 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "relman.api.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Generous limits, per user (an API key acts as its user) and per anonymous address;
+    # over them the API answers 429 with Retry-After. Counts live in the default cache.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.AnonRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env_rate("RELMAN_API_RATE_USER", "6000/min"),
+        "anon": env_rate("RELMAN_API_RATE_ANON", "120/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Relman API",
@@ -208,12 +219,23 @@ RELMAN_SWEEP_INTERVAL_SECONDS = env_int("RELMAN_SWEEP_INTERVAL_SECONDS", 30)
 RELMAN_STUCK_AFTER_SECONDS = env_int("RELMAN_STUCK_AFTER_SECONDS", 60)
 RELMAN_SCRIPT_HEARTBEAT_SECONDS = env_int("RELMAN_SCRIPT_HEARTBEAT_SECONDS", 5)
 RELMAN_SCRIPT_SHELL = env_str("RELMAN_SCRIPT_SHELL", "/bin/bash")
+# How often the sealer chains new audit events into the hash chain (teams.audit).
+RELMAN_AUDIT_SEAL_SECONDS = env_int("RELMAN_AUDIT_SEAL_SECONDS", 5)
+if RELMAN_AUDIT_SEAL_SECONDS < 1:
+    raise ImproperlyConfigured("RELMAN_AUDIT_SEAL_SECONDS must be at least 1.")
 
 CELERY_BEAT_SCHEDULE = {
     # Re-advances deployments whose message was lost and fails scripts whose worker died.
     "sweep-stuck-deployments": {
         "task": "releases.tasks.deployments_sweep_task",
         "schedule": float(RELMAN_SWEEP_INTERVAL_SECONDS),
+    },
+    # Chains the audit events recorded since the last run; a run missed while no worker
+    # was up is dropped (the next one seals everything), not queued.
+    "seal-audit-events": {
+        "task": "teams.tasks.audit_seal_task",
+        "schedule": float(RELMAN_AUDIT_SEAL_SECONDS),
+        "options": {"expires": float(RELMAN_AUDIT_SEAL_SECONDS)},
     },
 }
 
@@ -227,3 +249,24 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("RELMAN_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Sign-in throttling (django-axes): after RELMAN_LOGIN_FAILURE_LIMIT failed sign-ins for one
+# username from one address, that pair is locked out for RELMAN_LOGIN_COOLOFF_MINUTES (each
+# further try restarts the wait). API keys do not sign in, so they are not counted.
+INSTALLED_APPS += ["axes"]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Axes' middleware turns a refused sign-in into the lockout page; it goes last.
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AXES_FAILURE_LIMIT = env_int("RELMAN_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("RELMAN_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "teams/locked_out.html"
+# No admin pages for the attempt logs: `manage.py axes_reset_username <username>` (or
+# `axes_reset_ip <address>`, `axes_reset`) lifts a lockout before its cool-off ends.
+AXES_ENABLE_ADMIN = False
+# Axes announces itself at every start; its sign-in failures still log at INFO.
+LOGGING["loggers"]["axes.apps"] = {"level": "WARNING"}

@@ -200,7 +200,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         revoked = 0
         with transaction.atomic():
             for api_key in queryset.filter(revoked_at__isnull=True):
-                api_key_revoke(api_key=api_key, actor=request.user)
+                api_key_revoke(api_key=api_key, actor=request.user, source_ip=client_ip(request))
                 revoked += 1
         if revoked:
             self.message_user(request, f"Revoked {revoked} key(s).", messages.SUCCESS)
@@ -218,12 +218,12 @@ class AuditEventAdmin(admin.ModelAdmin):
         "action",
         "subject_type",
         "subject_id",
-        "project",
-        "environment",
+        "project_label",
+        "environment_label",
         "source_ip",
+        "sequence",
     )
     list_filter = ("action", "subject_type")
-    list_select_related = ("project", "environment")
     search_fields = ("actor_label", "subject_id")
     date_hierarchy = "timestamp"
     # The trail grows without bound; skip the unfiltered COUNT(*) on every page.
@@ -235,10 +235,11 @@ class AuditEventAdmin(admin.ModelAdmin):
         "action",
         "subject_type",
         "subject_id",
-        "project",
-        "environment",
+        "project_label",
+        "environment_label",
         "source_ip",
         "changes_pretty",
+        "sequence",
         "previous_hash",
         "hash",
     )

@@ -79,9 +79,42 @@ class ApiKey(models.Model):
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
 
+class AppendOnlyViolation(Exception):
+    """Something tried to change or delete a recorded audit event."""
+
+
+# The only fields ever written on a recorded event: the sealer sets them, once, on an event
+# that has none (teams.audit.audit_seal). The PostgreSQL trigger enforces the same rule.
+AUDIT_SEAL_FIELDS = frozenset({"sequence", "previous_hash", "hash"})
+
+
+class AuditEventQuerySet(models.QuerySet):
+    """Refuses deletes, and any update but sealing an unsealed event."""
+
+    def update(self, **kwargs):
+        if not kwargs.keys() <= AUDIT_SEAL_FIELDS:
+            raise AppendOnlyViolation("Audit events are append-only: only the sealer may chain them.")
+        # Conditional: an event already sealed keeps its seal.
+        return super(AuditEventQuerySet, self.filter(hash="")).update(**kwargs)
+
+    update.alters_data = True
+
+    def delete(self):
+        raise AppendOnlyViolation("Audit events are append-only: they cannot be deleted.")
+
+    delete.alters_data = True
+    delete.queryset_only = True
+
+
 class AuditEvent(models.Model):
-    """One thing that happened, append-only. ``hash`` chains each event to the one before
-    it (see teams.audit)."""
+    """One thing that happened, append-only.
+
+    Events are recorded unchained, in the transaction of the change they describe; the
+    sealer (teams.audit) then gives each the next ``sequence`` and chains it to the one
+    before by ``previous_hash`` and ``hash``. Project and environment are kept by id and
+    by name, without a database constraint, so deleting configuration never touches the
+    trail and the trail reads the same after.
+    """
 
     timestamp = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
@@ -92,18 +125,76 @@ class AuditEvent(models.Model):
     subject_type = models.CharField(max_length=64)
     subject_id = models.CharField(max_length=64)
     project = models.ForeignKey(
-        "processes.Project", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "processes.Project",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
+    project_label = models.CharField(max_length=200, blank=True)
     environment = models.ForeignKey(
-        "lifecycles.Environment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "lifecycles.Environment",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
+    environment_label = models.CharField(max_length=200, blank=True)
     source_ip = models.GenericIPAddressField(null=True, blank=True)
     changes = models.JSONField(default=dict, blank=True)
-    previous_hash = models.CharField(max_length=64, blank=True)
-    hash = models.CharField(max_length=64, blank=True)
+    sequence = models.BigIntegerField(null=True, blank=True, unique=True, editable=False)
+    previous_hash = models.CharField(max_length=64, blank=True, editable=False)
+    hash = models.CharField(max_length=64, blank=True, editable=False)
+
+    objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]
+        indexes = [
+            # the history of one object: a release's evidence report
+            models.Index(fields=["subject_type", "subject_id"], name="auditevent_subject"),
+            # the sealer's scan for events not chained yet, in id order
+            models.Index(
+                fields=["id"], condition=models.Q(sequence__isnull=True), name="auditevent_unsealed"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.timestamp:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise AppendOnlyViolation("Audit events are append-only: a recorded event cannot be changed.")
+        if self.sequence is not None or self.previous_hash or self.hash:
+            raise AppendOnlyViolation("An event is recorded unchained; only the sealer chains it.")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyViolation("Audit events are append-only: they cannot be deleted.")
+
+    @property
+    def is_sealed(self) -> bool:
+        return bool(self.hash)
+
+
+class AuditChainHead(models.Model):
+    """The end of the audit chain: the last sequence sealed and its hash. One row, which
+    the sealer locks while it chains (sealers take turns; writers never wait on it) and
+    which ``verify_audit`` compares with the last event, so cutting events off the end of
+    the chain shows."""
+
+    SINGLETON_ID = 1
+
+    sequence = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, blank=True)
+    sealed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "audit chain head"
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="audit_chain_head_singleton")]
+
+    def __str__(self) -> str:
+        return f"Audit chain at sequence {self.sequence}"

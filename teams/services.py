@@ -35,7 +35,12 @@ def _hash_secret(secret: str) -> str:
 
 
 def api_key_create(
-    *, user: User, purpose: str = "", expires_in: timedelta | None = None, actor: User | None
+    *,
+    user: User,
+    purpose: str = "",
+    expires_in: timedelta | None = None,
+    actor: User | None,
+    source_ip: str | None = None,
 ) -> tuple[ApiKey, str]:
     """Creates a key for ``user`` and returns it with its full text, which is never
     stored and cannot be shown again."""
@@ -53,6 +58,7 @@ def api_key_create(
         action="api_key.created",
         subject=key,
         changes={"user": user.username, "purpose": purpose, "expires_at": key.expires_at},
+        source_ip=source_ip,
     )
     return key, f"rm_{prefix}_{secret}"
 
@@ -74,10 +80,16 @@ def api_key_authenticate(*, key: str) -> User | None:
     return api_key.user
 
 
-def api_key_revoke(*, api_key: ApiKey, actor: User | None) -> None:
+def api_key_revoke(*, api_key: ApiKey, actor: User | None, source_ip: str | None = None) -> None:
     """Revokes the key at once; revoking a revoked key changes nothing."""
     if ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
-        audit_record(actor=actor, action="api_key.revoked", subject=api_key)
+        audit_record(
+            actor=actor,
+            action="api_key.revoked",
+            subject=api_key,
+            changes={"user": api_key.user.username, "prefix": api_key.prefix},
+            source_ip=source_ip,
+        )
 
 
 def audit_record(
@@ -99,7 +111,9 @@ def audit_record(
         subject_type=subject._meta.label_lower,
         subject_id=str(subject.pk),
         project=project,
+        project_label=project.name if project else "",
         environment=environment,
+        environment_label=environment.name if environment else "",
         source_ip=source_ip,
         changes=_jsonable(changes or {}),
     )

@@ -6,6 +6,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from releases.views import dashboard
+from teams import views
 
 urlpatterns = [
     path("", dashboard, name="dashboard"),
@@ -19,4 +20,8 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("me/", views.me, name="me"),
+    path("me/api-keys/", views.api_key_list, name="api_key_list"),
+    path("me/api-keys/<int:pk>/revoke/", views.api_key_revoke, name="api_key_revoke"),
+    path("audit/", views.audit_list, name="audit_list"),
 ]

@@ -5,6 +5,7 @@ from lifecycles.api.serializers import EnvironmentSlugField
 from processes.choices import StepKind
 from releases.choices import Guidance, InterruptionResult
 from releases.models import Deployment, DeploymentStep, Interruption, Release, TaskLogEntry
+from releases.services import VERSION_MAX_LENGTH
 from teams.api.serializers import ProjectSlugField, TeamIdField, UsernameField
 from teams.permissions import can_take_interruption
 
@@ -13,7 +14,7 @@ from teams.permissions import can_take_interruption
 
 class ReleaseSerializer(serializers.ModelSerializer):
     project = ProjectSlugField(read_only=True)
-    created_by = UsernameField(read_only=True)
+    created_by = UsernameField(read_only=True, allow_null=True, help_text="Null when the system created it.")
 
     class Meta:
         model = Release
@@ -21,8 +22,14 @@ class ReleaseSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@extend_schema_field({"type": "string", "pattern": r"^\S+$", "maxLength": VERSION_MAX_LENGTH})
+class VersionField(serializers.CharField):
+    """A release version. The service checks it (and says what is wrong); the schema
+    states the same rule for clients and generators."""
+
+
 class ReleaseCreateSerializer(serializers.Serializer):
-    version = serializers.CharField(help_text="Unique in the project, no spaces, e.g. 1.4.0.")
+    version = VersionField(help_text="Unique in the project, no spaces, e.g. 1.4.0.")
     notes = serializers.CharField(allow_blank=True, default="", trim_whitespace=False, help_text="Markdown.")
 
 
@@ -56,7 +63,9 @@ class ReleaseDetailSerializer(ReleaseSerializer):
 class DeploymentSerializer(serializers.ModelSerializer):
     project = ProjectSlugField(read_only=True)
     environment = EnvironmentSlugField(read_only=True)
-    created_by = UsernameField(read_only=True, help_text="Null when the lifecycle deployed automatically.")
+    created_by = UsernameField(
+        read_only=True, allow_null=True, help_text="Null when the lifecycle deployed automatically."
+    )
 
     class Meta:
         model = Deployment
@@ -128,9 +137,22 @@ class LogSerializer(serializers.Serializer):
 
 class InterruptionSerializer(serializers.ModelSerializer):
     responsible_teams = TeamIdField(many=True, read_only=True)
-    assignee = UsernameField(read_only=True)
+    assignee = UsernameField(read_only=True, allow_null=True, help_text="Null while nobody holds it.")
     can_take = serializers.SerializerMethodField(help_text="Whether you may take it (or take it over) now.")
-    submitted_by = UsernameField(read_only=True)
+    # Declared, not generated: a generated read-only field forgets that it may be blank.
+    result = serializers.ChoiceField(
+        choices=InterruptionResult.choices,
+        read_only=True,
+        allow_blank=True,
+        help_text="A manual intervention's answer; empty until submitted.",
+    )
+    guidance = serializers.ChoiceField(
+        choices=Guidance.choices,
+        read_only=True,
+        allow_blank=True,
+        help_text="A guided failure's answer; empty until submitted.",
+    )
+    submitted_by = UsernameField(read_only=True, allow_null=True, help_text="Null until submitted.")
 
     class Meta:
         model = Interruption

@@ -20,7 +20,7 @@ from releases.api.serializers import (
     ReleaseDetailSerializer,
     ReleaseSerializer,
 )
-from releases.filters import DeploymentFilter, InterruptionFilter
+from releases.filters import MAX_ID, DeploymentFilter, InterruptionFilter
 from releases.models import Deployment, DeploymentStep, Interruption, Release, TaskLogEntry
 from relman.api import error_responses, source_ip
 
@@ -187,7 +187,8 @@ class DeploymentViewSet(viewsets.ReadOnlyModelViewSet):
     def log(self, request, pk=None):
         deployment = self.get_object()
         after = request.query_params.get("after", "0")
-        if not after.isdigit():
+        # isascii(): str.isdigit() also accepts digits such as "²" that int() refuses.
+        if not (after.isascii() and after.isdigit()) or int(after) > MAX_ID:
             raise serializers.ValidationError({"after": ["A log entry id (a whole number)."]})
         entries = (
             TaskLogEntry.objects.filter(deployment=deployment, pk__gt=int(after))

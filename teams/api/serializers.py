@@ -172,9 +172,9 @@ class MeSerializer(serializers.Serializer):
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
-    actor = UsernameField(read_only=True, help_text="Null when the system acted.")
-    project = ProjectSlugField(read_only=True)
-    environment = EnvironmentSlugField(read_only=True)
+    actor = UsernameField(read_only=True, allow_null=True, help_text="Null when the system acted.")
+    project = ProjectSlugField(read_only=True, allow_null=True)
+    environment = EnvironmentSlugField(read_only=True, allow_null=True)
 
     class Meta:
         model = AuditEvent
@@ -187,9 +187,12 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "subject_type",
             "subject_id",
             "project",
+            "project_label",
             "environment",
+            "environment_label",
             "source_ip",
             "changes",
+            "sequence",
             "previous_hash",
             "hash",
         ]

@@ -1,10 +1,10 @@
 from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from relman.api import IsSuperuser, IsSuperuserOrReadOnly, error_responses, source_ip
+from relman.api import IsSuperuserOrReadOnly, error_responses, source_ip
 from teams import services
 from teams.api import schema  # noqa: F401  (registers the API key scheme with the schema)
 from teams.api.serializers import (
@@ -14,8 +14,9 @@ from teams.api.serializers import (
     UserCreateSerializer,
     UserSerializer,
 )
+from teams.audit import audit_events_visible_to, can_read_audit_trail
 from teams.filters import AuditEventFilter
-from teams.models import AuditEvent, RoleGrant, Team, User
+from teams.models import RoleGrant, Team, User
 
 _GRANTS = Prefetch(
     "roles", queryset=RoleGrant.objects.prefetch_related("project_groups", "projects", "environments")
@@ -122,21 +123,35 @@ class MeView(APIView):
         return Response(MeSerializer(me).data)
 
 
+class CanReadAuditTrail(permissions.BasePermission):
+    message = "Only superusers and auditors may read the audit trail."
+
+    def has_permission(self, request, view) -> bool:
+        return can_read_audit_trail(request.user)
+
+
 @extend_schema_view(
     list=extend_schema(
-        summary="The audit trail, newest first (superuser)",
+        summary="The audit trail, newest first (superuser or auditor)",
         responses={200: AuditEventSerializer(many=True), **error_responses(400, 403)},
     ),
     retrieve=extend_schema(
-        summary="One audit event (superuser)",
+        summary="One audit event (superuser or auditor)",
         responses={200: AuditEventSerializer, **error_responses(403, 404)},
     ),
 )
 class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
     """Every change of configuration and every action on releases, deployments and
-    interventions. Read-only: the trail is append-only."""
+    interventions. Read-only: the trail is append-only. Superusers read all of it; an
+    auditor reads the events in the scope of their auditor role."""
 
-    queryset = AuditEvent.objects.select_related("actor", "project", "environment").order_by("-id")
     serializer_class = AuditEventSerializer
-    permission_classes = [IsSuperuser]
+    permission_classes = [CanReadAuditTrail]
     filterset_class = AuditEventFilter
+
+    def get_queryset(self):
+        return (
+            audit_events_visible_to(self.request.user)
+            .select_related("actor", "project", "environment")
+            .order_by("-id")
+        )

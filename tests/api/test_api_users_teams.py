@@ -215,7 +215,7 @@ def test_audit_is_superuser_only(api, sarah, vera, oscar):
     for user in (sarah, vera, oscar):
         response = api(user).get("/api/v1/audit/")
         assert response.status_code == 403
-        assert response.json()["detail"] == "Only superusers may read this."
+        assert response.json()["detail"] == "Only superusers and auditors may read the audit trail."
 
 
 def test_audit_lists_events_newest_first_with_filters(api, root, deployment, interruption, sarah):

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from releases.choices import DeploymentState
 from releases.models import Interruption
-from releases.services import deployment_create, release_create
+from releases.services import deployment_create, interruption_submit, interruption_take, release_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -152,7 +152,15 @@ def test_manual_task_requires_attention_then_my_tasks_then_complete(open_as, goo
 
 
 def test_screenshots_of_release_project_and_process(open_as, root, sarah, waiting, goodhealth, screenshot):
-    # some history, so the pages have something to show
+    # some history, so the pages have something to show: GoodHealth 1.9.0 went through
+    # Integration (Migrate Data proceeded) and on to Testing; 2.0.0 waits in Integration
+    admin_ops = goodhealth.users["admin-ops"]
+    earlier = release_create(project=goodhealth.project, version="1.9.0", actor=root)
+    deployment_create(release=earlier, environment=goodhealth.environments[0], actor=root)
+    migrate = Interruption.objects.get(deployment__release=earlier, pending=True)
+    interruption_take(interruption=migrate, actor=admin_ops)
+    interruption_submit(interruption=migrate, actor=admin_ops, result="proceed", notes="Migrated.")
+    assert set(earlier.deployments.values_list("state", flat=True)) == {DeploymentState.SUCCESS}
     release = release_create(project=goodhealth.project, version="2.0.0", actor=root)
     deployment_create(release=release, environment=goodhealth.environments[0], actor=root)
     page = open_as(root)
@@ -170,6 +178,9 @@ def test_screenshots_of_release_project_and_process(open_as, root, sarah, waitin
     screenshot(page, "dashboard-both-seeds")
     page.goto(release.get_absolute_url())
     screenshot(page, "release-goodhealth")
+    page.goto(earlier.get_absolute_url())
+    expect(page.get_by_role("link", name="Deploy to Production")).to_be_visible()
+    screenshot(page, "release-progressed")
     phone = open_as(sarah, viewport={"width": 390, "height": 844})
     phone.goto(waiting.get_absolute_url())
     expect(phone.get_by_role("button", name="Assign to me")).to_be_visible()

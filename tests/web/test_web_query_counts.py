@@ -10,7 +10,14 @@ from lifecycles.models import Environment, Lifecycle, Phase, PhaseEnvironment
 from processes.choices import DEFAULT_PROJECT_GROUP, StepKind
 from processes.models import Project, ProjectGroup
 from releases.choices import DeploymentState, InterruptionType, StepState
-from releases.models import Deployment, DeploymentStep, Interruption, Release, ReleaseStep
+from releases.models import (
+    DashboardPreference,
+    Deployment,
+    DeploymentStep,
+    Interruption,
+    Release,
+    ReleaseStep,
+)
 from teams.choices import Role
 from teams.models import RoleGrant, Team, User
 
@@ -124,3 +131,19 @@ def test_small_and_large_data_cost_the_same_queries(client):
     assert build(user, 28, 8, prefix="b") == 28 * 8  # now 30 projects × 10 environments
     large = {(url, str(headers)): count_queries(client, url, headers=headers)[0] for url, headers in PAGES}
     assert small == large
+
+
+@pytest.mark.parametrize("size", [(2, 2), (30, 10)])
+def test_dashboard_with_remembered_filters_reads_a_fixed_number_of_queries(
+    client, django_assert_max_num_queries, size
+):
+    user = persona()
+    build(user, *size)
+    other_group = ProjectGroup.objects.get(name="Other Group")
+    DashboardPreference.objects.create(user=user, group_ids=[other_group.pk])
+    client.force_login(user)
+    with django_assert_max_num_queries(MAX_QUERIES):
+        html = client.get(reverse("dashboard")).content.decode()
+    # projects 0, 2, 4, … are in Other Group
+    assert html.count('data-state="waiting"') == (size[0] + 1) // 2 * size[1]
+    assert "Showing the filters you chose last time." in html

@@ -1,0 +1,191 @@
+"""The bad input SPEC §8 names — malformed JSON, unknown references, duplicate version,
+oversized notes, wrong states — across the API: each gets a clear ``{"detail", "code"}``
+error and changes nothing, row for row, in any table Relman owns."""
+
+import json
+from string import Template
+
+import pytest
+from django.apps import apps
+from rest_framework.test import APIClient
+
+from processes.services import project_update
+from releases.models import Interruption
+from releases.services import deployment_create, interruption_submit, release_create
+from teams.services import api_key_create
+
+APPS = ["teams", "lifecycles", "processes", "releases"]
+TOO_LONG = "n" * 20_001
+RELEASES = "/api/v1/projects/manual-deployment/releases/"
+PROCESS = "/api/v1/projects/manual-deployment/process/"
+
+
+def snapshot() -> dict[str, list[dict]]:
+    """Every row of every table of Relman's apps."""
+    return {
+        model._meta.label: list(model.objects.order_by("pk").values())
+        for app in APPS
+        for model in apps.get_app_config(app).get_models()
+    }
+
+
+@pytest.fixture
+def scene(octopus, goodhealth, root, engine):
+    """Release 1.0.0 of Manual Deployment waiting in Manual Test; GoodHealth 2.0.0 through
+    Integration (its Migrate Data answered) and Testing; a disabled project."""
+    with engine():
+        release = release_create(project=octopus.project, version="1.0.0", actor=root)
+        waiting = deployment_create(release=release, environment=octopus.environments[0], actor=root)
+        pipeline = release_create(project=goodhealth.project, version="2.0.0", actor=root)
+        finished = deployment_create(release=pipeline, environment=goodhealth.environments[0], actor=root)
+    answered = Interruption.objects.get(deployment=finished, pending=True)
+    with engine():
+        interruption_submit(
+            interruption=answered, result="proceed", notes="12 records.", actor=goodhealth.users["admin-ops"]
+        )
+    project_update(project=goodhealth.project, disabled=True, actor=root)
+    return {
+        "lifecycle": octopus.project.lifecycle_id,
+        "release": release.pk,
+        "waiting": waiting.pk,
+        "pending": Interruption.objects.get(deployment=waiting, pending=True).pk,
+        "finished": finished.pk,
+        "answered": answered.pk,
+    }
+
+
+def _client(user) -> APIClient:
+    client = APIClient()
+    _, key = api_key_create(user=user, purpose="bad input", actor=None)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    client.get("/api/v1/me/")  # the key's first use records last_used_at; that is not the request under test
+    return client
+
+
+def _raw(body: str | bytes, content_type: str = "application/json") -> dict:
+    return {"data": body, "content_type": content_type}
+
+
+def _json(body) -> dict:
+    return {"data": json.dumps(body), "content_type": "application/json"}
+
+
+# (who, method, path, request, status, code); paths name the scene's ids as {release},
+# JSON bodies as $lifecycle.
+CASES = {
+    # malformed JSON and YAML, and bodies of the wrong shape
+    "release, truncated JSON": ("root", "post", RELEASES, _raw('{"version": "9.9.9",'), 400, "parse_error"),
+    "release, JSON list": ("root", "post", RELEASES, _json(["9.9.9"]), 400, "invalid"),
+    "release, not UTF-8": ("root", "post", RELEASES, _raw(b'{"version": "\xff"}'), 400, "parse_error"),
+    "release, version a list": ("root", "post", RELEASES, _json({"version": ["9"]}), 400, "invalid"),
+    "release, plain text": ("root", "post", RELEASES, _raw("version=9", "text/plain"), 415, "unsupported_media_type"),
+    "deployment, truncated JSON": (
+        "root", "post", "/api/v1/releases/{release}/deployments/", _raw('{"environment":'), 400, "parse_error",
+    ),
+    "submit, truncated JSON": (
+        "sarah", "post", "/api/v1/interruptions/{pending}/submit/", _raw('{"result": "proceed"'), 400, "parse_error",
+    ),
+    "process, truncated JSON": ("root", "put", PROCESS, _raw('{"steps": [{"name": "A"}'), 400, "parse_error"),
+    "process, malformed YAML": ("root", "put", PROCESS, _raw("steps: [\n  - name: A", "application/yaml"), 400, "parse_error"),
+    "process, steps not a list": ("root", "put", PROCESS, _json({"steps": {"name": "A"}}), 400, "invalid"),
+    "team, truncated JSON": ("root", "post", "/api/v1/teams/", _raw('{"name": "X", "members": ['), 400, "parse_error"),
+    "lifecycle, truncated JSON": ("root", "post", "/api/v1/lifecycles/", _raw('{"name": "X", "phases"'), 400, "parse_error"),
+    # unknown references
+    "deploy to an unknown environment": (
+        "root", "post", "/api/v1/releases/{release}/deployments/", _json({"environment": "nowhere"}), 400, "invalid",
+    ),
+    "deploy an unknown release": (
+        "root", "post", "/api/v1/releases/999999/deployments/", _json({"environment": "manual-test"}), 404, "not_found",
+    ),
+    "release of an unknown project": (
+        "root", "post", "/api/v1/projects/nowhere/releases/", _json({"version": "9.9.9"}), 404, "not_found",
+    ),
+    "submit an unknown interruption": (
+        "root", "post", "/api/v1/interruptions/999999/submit/", _json({"result": "proceed"}), 404, "not_found",
+    ),
+    "cancel an unknown deployment": ("root", "post", "/api/v1/deployments/999999/cancel/", _json({}), 404, "not_found"),
+    "team with an unknown member": ("root", "post", "/api/v1/teams/", _json({"name": "Ghosts", "members": ["casper"]}), 400, "invalid"),
+    "project with an unknown lifecycle": (
+        "root", "post", "/api/v1/projects/", _json({"name": "Ghost", "lifecycle": 999999}), 400, "invalid",
+    ),
+    "lifecycle with an unknown environment": (
+        "root", "post", "/api/v1/lifecycles/",
+        _json({"name": "Ghost", "phases": [{"name": "P", "environments": [{"environment": "nowhere"}]}]}),
+        400, "invalid",
+    ),
+    "process with an unknown team": (
+        "root", "put", PROCESS, _json({"steps": [{"name": "A", "responsible_teams": [999999]}]}), 400, "invalid",
+    ),
+    "process with an unknown environment": (
+        "root", "put", PROCESS, _raw("steps:\n- name: A\n  environments: [nowhere]\n", "application/yaml"), 400, "invalid",
+    ),
+    "interruptions of a deployment id out of range": (
+        "root", "get", "/api/v1/interruptions/?deployment=36893488147419103231", {}, 400, "invalid",
+    ),
+    "log after a non-number": ("root", "get", "/api/v1/deployments/{waiting}/log/?after=%C2%B2", {}, 400, "invalid"),
+    "an id that is not a number": ("root", "get", "/api/v1/deployments/0.5/", {}, 404, "not_found"),
+    # duplicates
+    "duplicate version": ("root", "post", RELEASES, _json({"version": "1.0.0"}), 400, "duplicate_version"),
+    "duplicate environment": ("root", "post", "/api/v1/environments/", _json({"name": "Manual Test"}), 400, "invalid"),
+    "duplicate project slug": (
+        "root", "post", "/api/v1/projects/", _json({"name": "Another", "slug": "manual-deployment", "lifecycle": "$lifecycle"}),
+        400, "duplicate_slug",
+    ),
+    "duplicate step names": (
+        "root", "put", PROCESS, _json({"steps": [{"name": "A"}, {"name": "A"}]}), 400, "invalid",
+    ),
+    # oversized notes
+    "oversized release notes": ("root", "post", RELEASES, _json({"version": "9.9.9", "notes": TOO_LONG}), 400, "too_long"),
+    "oversized submit notes": (
+        "sarah", "post", "/api/v1/interruptions/{pending}/submit/", _json({"result": "proceed", "notes": TOO_LONG}),
+        400, "too_long",
+    ),
+    # wrong states
+    "deploy to Live before Test": (
+        "root", "post", "/api/v1/releases/{release}/deployments/", _json({"environment": "manual-live"}), 409, "lifecycle",
+    ),
+    "release of a disabled project": (
+        "root", "post", "/api/v1/projects/goodhealth/releases/", _json({"version": "9.9.9"}), 409, "project_disabled",
+    ),
+    "submit an answered interruption": (
+        "admin-ops", "post", "/api/v1/interruptions/{answered}/submit/", _json({"result": "proceed"}), 409, "already_submitted",
+    ),
+    "take an answered interruption": ("admin-ops", "post", "/api/v1/interruptions/{answered}/take/", _json({}), 409, "already_submitted"),
+    "cancel a finished deployment": ("root", "post", "/api/v1/deployments/{finished}/cancel/", _json({}), 409, "already_finished"),
+    "guidance for a manual intervention": (
+        "sarah", "post", "/api/v1/interruptions/{pending}/submit/", _json({"guidance": "retry"}), 400, "invalid_result",
+    ),
+    "no answer at all": ("sarah", "post", "/api/v1/interruptions/{pending}/submit/", _json({"notes": "hm"}), 400, "invalid_result"),
+    "delete an environment in use": ("root", "delete", "/api/v1/environments/manual-test/", {}, 409, "in_use"),
+}  # fmt: skip
+
+
+@pytest.fixture
+def people(root, sarah, goodhealth) -> dict:
+    return {"root": root, "sarah": sarah, "admin-ops": goodhealth.users["admin-ops"]}
+
+
+@pytest.mark.parametrize("case", CASES.keys())
+def test_bad_input_is_refused_and_changes_nothing(case, scene, people):
+    who, method, path, payload, status, code = CASES[case]
+    client = _client(people[who])
+    before = snapshot()
+
+    if isinstance(payload.get("data"), str):
+        payload = {**payload, "data": Template(payload["data"]).safe_substitute(scene)}
+    response = getattr(client, method)(path.format(**scene), **payload)
+
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert isinstance(body["detail"], str)
+    assert body["detail"]
+    assert body["code"] == code
+    assert snapshot() == before
+
+
+def test_the_snapshot_sees_a_good_request(scene, people):
+    """The control: the same kind of request, well formed, does change the snapshot."""
+    client = _client(people["root"])
+    before = snapshot()
+    assert client.post(RELEASES, **_json({"version": "9.9.9"})).status_code == 201
+    assert snapshot() != before
