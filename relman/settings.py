@@ -80,7 +80,9 @@ TEMPLATES = [
 
 
 def _database(url: str) -> dict:
-    config = dj_database_url.parse(url, conn_max_age=env_int("RELMAN_DB_CONN_MAX_AGE", 60))
+    config = dj_database_url.parse(
+        url, conn_max_age=env_int("RELMAN_DB_CONN_MAX_AGE", 60), conn_health_checks=True
+    )
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # WAL lets the web server read while a worker writes; IMMEDIATE transactions take
         # the write lock up front, so concurrent writers queue instead of failing on upgrade.
@@ -211,6 +213,9 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+# Celery's Django fix-up would close the database connection after every task; Django's
+# own rules decide instead (relman.celery.recycle_database_connections).
+CELERY_DB_REUSE_MAX = 1_000_000
 
 # How often the sweep looks for deployments that should be moving and are not, and how
 # long a deployment may sit still (or a running script go without a heartbeat) before
