@@ -4,6 +4,12 @@ Views are thin: they find what the user may see (``visible_to``; anything else i
 call a service for every change and show a refusal's message. An htmx request gets the
 fragment it asked for (live regions poll every two seconds); any other request gets the
 full page, or a redirect after a POST.
+
+Live parts poll rather than stream (server-sent events): a poll is one short ordinary
+request that any proxy, gunicorn sync worker and session check handle as they are, with
+nothing to reconnect after a deploy or a dropped connection; an event stream would hold a
+web worker per open page. Two seconds is the freshness the pages promise, and the polled
+fragments are cheap (a constant number of queries, the log only ``?after`` the last line).
 """
 
 from __future__ import annotations
