@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+from common import recreate_database  # bench/ is on sys.path when a script runs
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -46,25 +48,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seal-interval", type=float, default=0.05, help="seconds between two seals in (b)")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each mode, taking turns")
     return parser.parse_args()
-
-
-def recreate_database(url: str) -> None:
-    import psycopg2
-
-    parts = urlparse(url)
-    name = parts.path.lstrip("/")
-    admin = psycopg2.connect(
-        host=parts.hostname,
-        port=parts.port or 5432,
-        user=parts.username,
-        password=parts.password,
-        dbname="postgres",
-    )
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
 
 
 def setup_django(args: argparse.Namespace) -> None:

@@ -26,7 +26,8 @@ import sys
 import time
 from pathlib import Path
 from unittest import mock
-from urllib.parse import urlparse
+
+from common import recreate_database  # bench/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,25 +45,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--only", choices=["latency", "throughput"], help="run one of the two")
     parser.add_argument("--pool", default="prefork", help="the workers' Celery pool (prefork, threads, solo)")
     return parser.parse_args()
-
-
-def recreate_database(url: str) -> None:
-    import psycopg2
-
-    parts = urlparse(url)
-    name = parts.path.lstrip("/")
-    admin = psycopg2.connect(
-        host=parts.hostname,
-        port=parts.port or 5432,
-        user=parts.username,
-        password=parts.password,
-        dbname="postgres",
-    )
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
 
 
 def setup_django(args: argparse.Namespace) -> dict[str, str]:

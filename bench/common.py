@@ -1,0 +1,32 @@
+"""What the benchmark scripts share: a database of their own and Django set up on it."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+
+def recreate_database(url: str, *, reuse: bool = False) -> bool:
+    """Drops and creates the PostgreSQL database ``url`` names; with ``reuse``, keeps it
+    when it exists already and returns True."""
+    import psycopg2
+
+    parts = urlparse(url)
+    name = parts.path.lstrip("/")
+    admin = psycopg2.connect(
+        host=parts.hostname,
+        port=parts.port or 5432,
+        user=parts.username,
+        password=parts.password,
+        dbname="postgres",
+    )
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            if reuse and cursor.fetchone() is not None:
+                return True
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        admin.close()
+    return False
