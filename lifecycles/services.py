@@ -15,16 +15,11 @@ from django.utils.text import slugify
 
 from lifecycles.choices import PhaseRule
 from lifecycles.models import Environment, Lifecycle, Phase, PhaseEnvironment
-from relman.exceptions import Conflict, InvalidInput, PermissionRefused
+from relman.exceptions import Conflict, InvalidInput
 from relman.validation import check_name_and_slug_free
 from teams.models import User
+from teams.permissions import require_superuser
 from teams.services import audit_record
-
-
-def _require_superuser(actor: User | None, what: str) -> None:
-    if actor is not None and not (actor.is_active and actor.is_superuser):
-        raise PermissionRefused(f"Only superusers may {what}.")
-
 
 # --- environments -----------------------------------------------------------------------
 
@@ -44,7 +39,7 @@ def environment_create(
     Refuses: an actor who is not a superuser (403); an empty name, a name or slug already
     taken (400).
     """
-    _require_superuser(actor, "create environments")
+    require_superuser(actor, "create environments")
     name = name.strip()
     slug = slug or slugify(name)
     check_name_and_slug_free(Environment, "an environment", name, slug, exclude_pk=None)
@@ -77,7 +72,7 @@ def environment_update(
 
     Refuses: an actor who is not a superuser (403); a name or slug already taken (400).
     """
-    _require_superuser(actor, "change environments")
+    require_superuser(actor, "change environments")
     wanted = {"name": name, "slug": slug, "description": description, "sort_order": sort_order}
     changes = {
         key: [getattr(environment, key), value]
@@ -115,7 +110,7 @@ def environment_delete(*, environment: Environment, actor: User | None, source_i
     from releases.models import Deployment, ReleaseStep
     from teams.models import RoleGrant
 
-    _require_superuser(actor, "delete environments")
+    require_superuser(actor, "delete environments")
     uses = []
     lifecycles = sorted(
         set(
@@ -235,7 +230,7 @@ def lifecycle_create(
     Refuses: an actor who is not a superuser (403); a name already taken, or phases that
     ``lifecycle_phase_errors`` rejects (400).
     """
-    _require_superuser(actor, "create lifecycles")
+    require_superuser(actor, "create lifecycles")
     name = name.strip()
     _check_lifecycle_name(name, exclude_pk=None)
     _check_phases(phases)
@@ -268,7 +263,7 @@ def lifecycle_update(
     Refuses: an actor who is not a superuser (403); a name already taken, or phases that
     ``lifecycle_phase_errors`` rejects (400).
     """
-    _require_superuser(actor, "change lifecycles")
+    require_superuser(actor, "change lifecycles")
     changes: dict[str, list] = {}
     fields = []
     if name is not None and name.strip() != lifecycle.name:
@@ -303,7 +298,7 @@ def lifecycle_delete(*, lifecycle: Lifecycle, actor: User | None, source_ip: str
 
     Refuses: an actor who is not a superuser (403); a lifecycle a project uses (409).
     """
-    _require_superuser(actor, "delete lifecycles")
+    require_superuser(actor, "delete lifecycles")
     projects = list(lifecycle.projects.values_list("name", flat=True))
     if projects:
         raise Conflict(

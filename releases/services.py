@@ -481,8 +481,9 @@ def _check_length(field: str, value: str) -> None:
 
 def _who(actor: User, interruption: Interruption) -> str:
     """``Sarah (DBA Team)``: the submitter and the responsible team they belong to."""
-    responsible = {t.pk: t.name for t in interruption.responsible_teams.all()}
-    mine = [name for pk, name in responsible.items() if pk in set(actor.teams.values_list("pk", flat=True))]
+    mine = list(
+        interruption.responsible_teams.filter(members=actor).order_by("name").values_list("name", flat=True)
+    )
     return f"{actor.label} ({', '.join(mine)})" if mine else actor.label
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from django.db import models
 from django.db.models import Q
 
+from relman.exceptions import PermissionRefused
 from teams.choices import ROLE_IMPLIES, Role
 
 if TYPE_CHECKING:
@@ -116,6 +117,13 @@ def scope_q(
             return None
         combined |= grant_q
     return combined
+
+
+def require_superuser(actor: User | None, what: str) -> None:
+    """Refuses anyone but an active superuser (``actor=None`` is the system) to ``what``,
+    e.g. "create environments"."""
+    if actor is not None and not (actor.is_active and actor.is_superuser):
+        raise PermissionRefused(f"Only superusers may {what}.")
 
 
 def can_view_project(user: User, project: Project) -> bool:

@@ -15,9 +15,10 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
-from relman.exceptions import Conflict, InvalidInput, PermissionRefused
+from relman.exceptions import Conflict, InvalidInput
 from teams.choices import Role
 from teams.models import ApiKey, AuditEvent, RoleGrant, Team, User
+from teams.permissions import require_superuser
 
 if TYPE_CHECKING:
     from lifecycles.models import Environment
@@ -134,11 +135,6 @@ def _jsonable(value: Any) -> Any:
 # --- users and teams ----------------------------------------------------------------------
 
 
-def _require_superuser(actor: User | None, what: str) -> None:
-    if actor is not None and not (actor.is_active and actor.is_superuser):
-        raise PermissionRefused(f"Only superusers may {what}.")
-
-
 @transaction.atomic
 def user_create(
     *,
@@ -155,7 +151,7 @@ def user_create(
     Refuses: an actor who is not a superuser (403); a username already taken, a password
     the password validators reject (400).
     """
-    _require_superuser(actor, "create users")
+    require_superuser(actor, "create users")
     username = username.strip()
     if not username:
         raise InvalidInput("A user needs a username.", code="username_required")
@@ -205,7 +201,7 @@ def team_create(
 
     Refuses: an actor who is not a superuser (403); a name already taken, an unknown role (400).
     """
-    _require_superuser(actor, "create teams")
+    require_superuser(actor, "create teams")
     name = name.strip()
     _check_team_name(name, exclude_pk=None)
     team = Team.objects.create(name=name, description=description)
@@ -237,7 +233,7 @@ def team_update(
 
     Refuses: an actor who is not a superuser (403); a name already taken, an unknown role (400).
     """
-    _require_superuser(actor, "change teams")
+    require_superuser(actor, "change teams")
     before = {"name": team.name, "description": team.description, **_team_summary(team)}
     fields = []
     if name is not None and name.strip() != team.name:
@@ -272,7 +268,7 @@ def team_delete(*, team: Team, actor: User | None, source_ip: str | None = None)
     from processes.models import Step
     from releases.models import Interruption, ReleaseStep
 
-    _require_superuser(actor, "delete teams")
+    require_superuser(actor, "delete teams")
     uses = []
     steps = Step.objects.filter(responsible_teams=team).select_related("project")
     if steps:
