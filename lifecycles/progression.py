@@ -32,10 +32,12 @@ class PhaseProgress:
         return [e.environment for e in self.environments if not e.succeeded]
 
 
-def lifecycle_phases(lifecycle: Lifecycle) -> list[Phase]:
-    """The phases with their environments, in order, read in two queries."""
+def lifecycle_phases(lifecycle_id: int) -> list[Phase]:
+    """The lifecycle's phases with their environments, in order, read in two queries."""
     return list(
-        lifecycle.phases.order_by("position", "id").prefetch_related("phase_environments__environment")
+        Phase.objects.filter(lifecycle_id=lifecycle_id)
+        .order_by("position", "id")
+        .prefetch_related("phase_environments__environment")
     )
 
 

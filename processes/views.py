@@ -72,7 +72,7 @@ def process_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "title": f"{project.name} process",
         "project": project,
         "steps": steps.order_by("position", "id"),
-        "phases": lifecycle_phases(project.lifecycle),
+        "phases": lifecycle_phases(project.lifecycle_id),
         "can_edit_process": permissions.can_edit_process(request.user, project),
     }
     return render(request, "processes/process_detail.html", context)

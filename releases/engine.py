@@ -24,19 +24,18 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
+import selectors
 import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from processes.choices import RunCondition, StepKind
@@ -76,33 +75,43 @@ def deployment_advance(deployment_id: int) -> None:
     runs a script step twice; stops at the first manual step, leaving the worker free.
     """
     finished: tuple[int, ScriptOutcome] | None = None
+    variables: dict[str, str] | None = None
     while True:
         step = _decide(deployment_id, finished)
         if step is None:
             return
-        finished = (step.pk, _run_script(step))
+        variables = variables or _script_variables(deployment_id)
+        finished = (step.pk, _run_script(step, variables))
 
 
 @transaction.atomic
 def _decide(deployment_id: int, finished: tuple[int, ScriptOutcome] | None = None) -> DeploymentStep | None:
     """Records the outcome of the script step just run, if any, then takes the next
     decision for the deployment; returns a script step it claimed."""
-    deployment = (
-        Deployment.objects.select_for_update(of=("self",))
-        .select_related("release__project", "environment")
-        .filter(pk=deployment_id)
-        .first()
-    )
+    # No joins: most decisions need nothing but the deployment's own row, and a lock query
+    # joining the release, project and environment costs twice as much.
+    deployment = Deployment.objects.select_for_update().filter(pk=deployment_id).first()
     if deployment is None:
         return None
+    decision = Decision(deployment)
+    claimed = _next_step(decision, finished)
+    decision.write()
+    return claimed
+
+
+def _next_step(decision: Decision, finished: tuple[int, ScriptOutcome] | None) -> DeploymentStep | None:
+    deployment = decision.deployment
+    steps = None
     if finished is not None:
-        _record_script_outcome(deployment, *finished)
-    if deployment.state == DeploymentState.QUEUED and not _start(deployment):
+        steps = _unfinished_steps(deployment)
+        _record_script_outcome(decision, steps, *finished)
+    if deployment.state == DeploymentState.QUEUED and not _start(decision):
         return None
     if deployment.state != DeploymentState.EXECUTING:
         return None
 
-    steps = list(deployment.steps.select_related("release_step").order_by("position"))
+    if steps is None:
+        steps = _unfinished_steps(deployment)
     if any(s.state in (StepState.RUNNING, StepState.WAITING) for s in steps):
         return None  # a worker is running it, or a person is needed
     failed = any(s.state in STEP_FAILURES for s in steps)
@@ -113,15 +122,25 @@ def _decide(deployment_id: int, finished: tuple[int, ScriptOutcome] | None = Non
         if not _run_condition_allows(release_step.run_condition, failed):
             reason = "an earlier step failed" if failed else "no earlier step failed"
             set_step_state(step, StepState.SKIPPED, skip_reason=f"Skipped because {reason}.")
-            log(deployment, f"{step.title} skipped because {reason}.", step=step, level=LogLevel.VERBOSE)
+            decision.log(f"{step.title} skipped because {reason}.", step=step, level=LogLevel.VERBOSE)
             continue
         if release_step.kind == StepKind.MANUAL:
-            _raise_manual_intervention(deployment, step)
+            _raise_manual_intervention(decision, step)
             return None
-        _claim_script(deployment, step)
+        _claim_script(decision, step)
         return step
-    _finish(deployment, failed=failed)
+    _finish(decision, failed=failed)
     return None
+
+
+def _unfinished_steps(deployment: Deployment) -> list[DeploymentStep]:
+    """The steps a decision looks at: pending, running, waiting, and the failed ones (which
+    decide the run conditions of the rest). Succeeded and skipped steps change nothing."""
+    return list(
+        deployment.steps.select_related("release_step")
+        .exclude(state__in=[StepState.SUCCESS, StepState.SKIPPED])
+        .order_by("position")
+    )
 
 
 def _run_condition_allows(condition: str, failed: bool) -> bool:
@@ -133,51 +152,53 @@ def _run_condition_allows(condition: str, failed: bool) -> bool:
 # --- starting: the (project, environment) slot ------------------------------------------
 
 
-def _start(deployment: Deployment) -> bool:
+def _start(decision: Decision) -> bool:
     """Queued → executing when the deployment is first in line and its slot is free."""
+    deployment = decision.deployment
     # One lock per project serialises every slot decision for its environments.
-    Project.objects.select_for_update().filter(pk=deployment.project_id).first()
-    first_in_line = (
-        Deployment.objects.filter(
-            project_id=deployment.project_id,
-            environment_id=deployment.environment_id,
-            state=DeploymentState.QUEUED,
-        )
-        .order_by("queued_at", "id")
-        .values_list("pk", flat=True)
-        .first()
+    Project.objects.select_for_update().filter(pk=deployment.project_id).values_list("pk").first()
+    ahead = Q(state=DeploymentState.QUEUED) & (
+        Q(queued_at__lt=deployment.queued_at) | Q(queued_at=deployment.queued_at, pk__lt=deployment.pk)
     )
-    if first_in_line != deployment.pk or slot_holder(deployment) is not None:
+    if _others_in_slot(deployment).filter(_HOLDS_SLOT | ahead).exists():
         return False
     resumed = deployment.started_at is not None
-    set_deployment_state(
-        deployment, DeploymentState.EXECUTING, started_at=deployment.started_at or timezone.now()
-    )
+    decision.transition(DeploymentState.EXECUTING, started_at=deployment.started_at or timezone.now())
     if not resumed:
-        log(
-            deployment,
-            f"Deploying {deployment.release.project} {deployment.release.version} to {deployment.environment}.",
+        _load_related(deployment)
+        decision.log(
+            f"Deploying {deployment.release.project} {deployment.release.version} to {deployment.environment}."
         )
     return True
 
 
+# A deployment holds its slot while it executes, or while it waits on an interruption that
+# blocks deployments.
+_HOLDS_SLOT = Q(state=DeploymentState.EXECUTING) | Q(
+    state=DeploymentState.WAITING, interruptions__pending=True, interruptions__blocks_deployments=True
+)
+
+
+def resume(decision: Decision, *, held_slot: bool) -> None:
+    """A person answered the interruption the deployment waited on. One that held its slot
+    while it waited executes again; one that let others run queues for its slot again, and
+    executes at once if the slot is free and no one is ahead."""
+    if held_slot:
+        decision.transition(DeploymentState.EXECUTING)
+        return
+    decision.transition(DeploymentState.QUEUED)
+    _start(decision)
+
+
+def _others_in_slot(deployment: Deployment):
+    return Deployment.objects.filter(
+        project_id=deployment.project_id, environment_id=deployment.environment_id
+    ).exclude(pk=deployment.pk)
+
+
 def slot_holder(deployment: Deployment) -> Deployment | None:
-    """The other deployment holding this deployment's (project, environment) slot: one
-    executing, or one waiting on an interruption that blocks deployments."""
-    return (
-        Deployment.objects.filter(project_id=deployment.project_id, environment_id=deployment.environment_id)
-        .exclude(pk=deployment.pk)
-        .filter(
-            Q(state=DeploymentState.EXECUTING)
-            | Q(
-                state=DeploymentState.WAITING,
-                interruptions__pending=True,
-                interruptions__blocks_deployments=True,
-            )
-        )
-        .select_related("release")
-        .first()
-    )
+    """The other deployment holding this deployment's (project, environment) slot."""
+    return _others_in_slot(deployment).filter(_HOLDS_SLOT).select_related("release").first()
 
 
 def pass_slot_on(deployment: Deployment) -> None:
@@ -210,10 +231,11 @@ def enqueue_advance(deployment_id: int) -> None:
 # --- manual steps -----------------------------------------------------------------------
 
 
-def _raise_manual_intervention(deployment: Deployment, step: DeploymentStep) -> None:
+def _raise_manual_intervention(decision: Decision, step: DeploymentStep) -> None:
+    deployment = decision.deployment
     release_step = step.release_step
-    teams = list(release_step.responsible_teams.all())
     set_step_state(step, StepState.WAITING, started_at=timezone.now())
+    teams = list(release_step.responsible_teams.all())
     interruption = Interruption.objects.create(
         deployment=deployment,
         step=step,
@@ -223,19 +245,19 @@ def _raise_manual_intervention(deployment: Deployment, step: DeploymentStep) -> 
         blocks_deployments=release_step.block_deployments,
         prevent_self_approval=release_step.prevent_self_approval,
     )
-    # A new interruption has no teams yet: insert the links without reading them first.
-    link = Interruption.responsible_teams.through
-    link.objects.bulk_create(link(interruption=interruption, team=team) for team in teams)
+    if teams:
+        # A new interruption has no teams yet: insert the links without reading them first.
+        link = Interruption.responsible_teams.through
+        link.objects.bulk_create(link(interruption=interruption, team=team) for team in teams)
     who = team_names(teams) or "a deployer"
     member = f"a member of {who}" if teams else who
-    log(
-        deployment,
+    decision.log(
         f"== Waiting: {step.title} ==",
         f'Manual intervention "{release_step.name}" is waiting for {who}.',
         f"Deployment will pause until {member} proceeds or aborts, or the deployment is cancelled.",
         step=step,
     )
-    set_deployment_state(deployment, DeploymentState.WAITING)
+    decision.transition(DeploymentState.WAITING)
     if not release_step.block_deployments:
         pass_slot_on(deployment)
 
@@ -250,27 +272,38 @@ class ScriptOutcome:
     cancelled: bool = False
 
 
-def _claim_script(deployment: Deployment, step: DeploymentStep) -> None:
+def _claim_script(decision: Decision, step: DeploymentStep) -> None:
     now = timezone.now()
     set_step_state(step, StepState.RUNNING, started_at=now, heartbeat_at=now, attempts=step.attempts + 1)
     attempt = f" (attempt {step.attempts})" if step.attempts > 1 else ""
-    log(deployment, f"== Running: {step.title}{attempt} ==", step=step)
+    decision.log(f"== Running: {step.title}{attempt} ==", step=step)
 
 
-def _run_script(step: DeploymentStep) -> ScriptOutcome:
+def _script_variables(deployment_id: int) -> dict[str, str]:
+    """The ``RELMAN_*`` variables every script step of the deployment gets."""
+    project, version, environment = (
+        Deployment.objects.filter(pk=deployment_id)
+        .values_list("release__project__name", "release__version", "environment__name")
+        .get()
+    )
+    return {
+        "RELMAN_PROJECT": project,
+        "RELMAN_RELEASE_VERSION": version,
+        "RELMAN_ENVIRONMENT": environment,
+        "RELMAN_DEPLOYMENT_ID": str(deployment_id),
+    }
+
+
+def _run_script(step: DeploymentStep, variables: dict[str, str]) -> ScriptOutcome:
     """Runs the step's script as a subprocess, streaming its output into the task log line
     by line, touching the heartbeat, and stopping it on timeout or cancellation."""
-    deployment = step.deployment
     release_step = step.release_step
     env = {
         "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
         "LANG": os.environ.get("LANG", "C.UTF-8"),
-        "RELMAN_PROJECT": deployment.release.project.name,
-        "RELMAN_RELEASE_VERSION": deployment.release.version,
-        "RELMAN_ENVIRONMENT": deployment.environment.name,
-        "RELMAN_DEPLOYMENT_ID": str(deployment.pk),
+        **variables,
     }
-    with tempfile.TemporaryDirectory(prefix=f"relman-{deployment.pk}-") as workdir:
+    with tempfile.TemporaryDirectory(prefix=f"relman-{step.deployment_id}-") as workdir:
         env["HOME"] = workdir
         script_path = os.path.join(workdir, "step.sh")
         with open(script_path, "w") as fh:
@@ -286,7 +319,7 @@ def _run_script(step: DeploymentStep) -> ScriptOutcome:
                 start_new_session=True,  # so a timeout or cancel stops the whole tree
             )
         except OSError as exc:
-            log(deployment, f"Could not start the script: {exc}", step=step, level=LogLevel.ERROR)
+            log(step.deployment, f"Could not start the script: {exc}", step=step, level=LogLevel.ERROR)
             return ScriptOutcome(exit_code=None)
         return _supervise(process, step, release_step.timeout_seconds)
 
@@ -304,33 +337,26 @@ _SETPRIV = shutil.which("setpriv")
 
 
 def _supervise(process: subprocess.Popen, step: DeploymentStep, timeout: int) -> ScriptOutcome:
-    lines: queue.Queue[tuple[str, str] | None] = queue.Queue()
-    readers = [
-        threading.Thread(target=_pump, args=(process.stdout, LogLevel.INFO, lines), daemon=True),
-        threading.Thread(target=_pump, args=(process.stderr, LogLevel.ERROR, lines), daemon=True),
-    ]
-    for reader in readers:
-        reader.start()
+    """Reads the script's stdout (info) and stderr (error) as they come, writing lines to
+    the task log in small batches so the page shows them live; stops the script when its
+    timeout passes or its deployment no longer wants it (cancelled)."""
+    output = _Output(step)
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ, LogLevel.INFO)
+    selector.register(process.stderr, selectors.EVENT_READ, LogLevel.ERROR)
     deadline = time.monotonic() + timeout
     heartbeat_every = settings.RELMAN_SCRIPT_HEARTBEAT_SECONDS
     next_heartbeat = time.monotonic() + heartbeat_every
-    batch: list[TaskLogEntry] = []
-    open_streams = len(readers)
     outcome: ScriptOutcome | None = None
-    while open_streams:
-        try:
-            item = lines.get(timeout=0.2)
-        except queue.Empty:
-            item = ()
-        if item is None:
-            open_streams -= 1
-        elif item:
-            level, text = item
-            batch.append(TaskLogEntry(deployment_id=step.deployment_id, step=step, level=level, message=text))
-        # Lines are written as they come, in small batches, so the page shows them live.
-        if batch and (not item or len(batch) >= 50):
-            TaskLogEntry.objects.bulk_create(batch)
-            batch = []
+    while selector.get_map():
+        for key, _ in selector.select(timeout=_LOG_FLUSH_SECONDS):
+            chunk = os.read(key.fd, 65536)
+            if chunk:
+                output.add(key.fileobj, key.data, chunk)
+            else:
+                output.close(key.fileobj, key.data)
+                selector.unregister(key.fileobj)
+        output.write_if_due()
         now = time.monotonic()
         if outcome is None and now >= deadline:
             outcome = ScriptOutcome(exit_code=None, timed_out=True)
@@ -343,8 +369,8 @@ def _supervise(process: subprocess.Popen, step: DeploymentStep, timeout: int) ->
             if not still_wanted and outcome is None:
                 outcome = ScriptOutcome(exit_code=None, cancelled=True)
                 _stop(process)
-    if batch:
-        TaskLogEntry.objects.bulk_create(batch)
+    selector.close()
+    output.write()
     exit_code = process.wait()
     if outcome is not None:
         outcome.exit_code = exit_code
@@ -352,11 +378,51 @@ def _supervise(process: subprocess.Popen, step: DeploymentStep, timeout: int) ->
     return ScriptOutcome(exit_code=exit_code)
 
 
-def _pump(stream, level: str, lines: queue.Queue) -> None:
-    for raw in iter(stream.readline, b""):
-        lines.put((level, raw.decode("utf-8", errors="replace").rstrip("\r\n")))
-    stream.close()
-    lines.put(None)
+_LOG_FLUSH_SECONDS = 0.2
+_LONGEST_LINE = 64 * 1024
+
+
+class _Output:
+    """A script's output, cut into task-log lines: a line is written at most
+    _LOG_FLUSH_SECONDS after it was printed, or with the next 50."""
+
+    def __init__(self, step: DeploymentStep):
+        self.step = step
+        self.partial: dict[object, bytes] = {}
+        self.batch: list[TaskLogEntry] = []
+        self.since = 0.0
+
+    def add(self, stream, level: str, chunk: bytes) -> None:
+        *lines, rest = (self.partial.get(stream, b"") + chunk).split(b"\n")
+        while len(rest) > _LONGEST_LINE:  # a line that never ends is written in pieces
+            lines.append(rest[:_LONGEST_LINE])
+            rest = rest[_LONGEST_LINE:]
+        self.partial[stream] = rest
+        for line in lines:
+            for start in range(0, max(len(line), 1), _LONGEST_LINE):
+                self._line(level, line[start : start + _LONGEST_LINE])
+
+    def close(self, stream, level: str) -> None:
+        rest = self.partial.pop(stream, b"")
+        if rest:
+            self._line(level, rest)
+
+    def _line(self, level: str, raw: bytes) -> None:
+        if not self.batch:
+            self.since = time.monotonic()
+        text = raw.decode("utf-8", errors="replace").rstrip("\r")
+        self.batch.append(
+            TaskLogEntry(deployment_id=self.step.deployment_id, step=self.step, level=level, message=text)
+        )
+
+    def write_if_due(self) -> None:
+        if len(self.batch) >= 50 or (self.batch and time.monotonic() - self.since >= _LOG_FLUSH_SECONDS):
+            self.write()
+
+    def write(self) -> None:
+        if self.batch:
+            TaskLogEntry.objects.bulk_create(self.batch)
+            self.batch = []
 
 
 def _stop(process: subprocess.Popen, grace_seconds: float = 5.0) -> None:
@@ -373,20 +439,20 @@ def _stop(process: subprocess.Popen, grace_seconds: float = 5.0) -> None:
             continue
 
 
-def _record_script_outcome(deployment: Deployment, step_id: int, outcome: ScriptOutcome) -> None:
+def _record_script_outcome(
+    decision: Decision, steps: list[DeploymentStep], step_id: int, outcome: ScriptOutcome
+) -> None:
     """Under the deployment's lock: the step succeeded, failed, or was cancelled."""
-    step = DeploymentStep.objects.select_related("release_step").get(pk=step_id)
-    if step.state != StepState.RUNNING:
+    step = next((s for s in steps if s.pk == step_id), None)
+    if step is None or step.state != StepState.RUNNING:
         return  # the sweep or a cancel already decided this step's fate
-    if outcome.cancelled or deployment.state == DeploymentState.CANCELLED:
+    if outcome.cancelled or decision.deployment.state == DeploymentState.CANCELLED:
         set_step_state(step, StepState.FAILED, exit_code=outcome.exit_code, finished_at=timezone.now())
-        log(deployment, f"== Cancelled: {step.title} ==", step=step, level=LogLevel.WARNING)
+        decision.log(f"== Cancelled: {step.title} ==", step=step, level=LogLevel.WARNING)
         return
     if outcome.exit_code == 0:
         set_step_state(step, StepState.SUCCESS, exit_code=0, finished_at=timezone.now())
-        log(deployment, f"== Success: {step.title} ==", step=step)
-        deployment.updated_at = timezone.now()
-        deployment.save(update_fields=["updated_at"])
+        decision.log(f"== Success: {step.title} ==", step=step)
         return
     if outcome.timed_out:
         reason = f"The script timed out after {step.release_step.timeout_seconds} seconds and was stopped."
@@ -394,15 +460,16 @@ def _record_script_outcome(deployment: Deployment, step_id: int, outcome: Script
         reason = "The script could not be started."
     else:
         reason = f"The script exited with code {outcome.exit_code}."
-    step_failed(deployment, step, reason, exit_code=outcome.exit_code)
+    step_failed(decision, step, reason, exit_code=outcome.exit_code)
 
 
 def step_failed(
-    deployment: Deployment, step: DeploymentStep, reason: str, *, exit_code: int | None = None
+    decision: Decision, step: DeploymentStep, reason: str, *, exit_code: int | None = None
 ) -> None:
     """A running script step failed: ask a person when guided failure is on (and retries
     remain), otherwise fail the step so the deployment runs its failure path."""
-    log(deployment, reason, step=step, level=LogLevel.ERROR)
+    deployment = decision.deployment
+    decision.log(reason, step=step, level=LogLevel.ERROR)
     asks_a_person = deployment.state == DeploymentState.EXECUTING and deployment.guided_failure
     if asks_a_person and step.attempts <= MAX_RETRIES_PER_STEP:
         set_step_state(step, StepState.WAITING, exit_code=exit_code)
@@ -415,27 +482,26 @@ def step_failed(
             blocks_deployments=True,
         )
         interruption.responsible_teams.set(step.release_step.responsible_teams.all())
-        log(deployment, f"== Failed: {step.title} ==", step=step, level=LogLevel.ERROR)
-        log(
-            deployment,
+        decision.log(f"== Failed: {step.title} ==", step=step, level=LogLevel.ERROR)
+        decision.log(
             "Guided failure is on: the deployment will pause until someone chooses retry, ignore or fail.",
             step=step,
             level=LogLevel.WARNING,
         )
-        set_deployment_state(deployment, DeploymentState.WAITING)
+        decision.transition(DeploymentState.WAITING)
         return
     set_step_state(step, StepState.FAILED, exit_code=exit_code, finished_at=timezone.now())
-    log(deployment, f"== Failed: {step.title} ==", step=step, level=LogLevel.ERROR)
-    deployment.updated_at = timezone.now()
-    deployment.save(update_fields=["updated_at"])
+    decision.log(f"== Failed: {step.title} ==", step=step, level=LogLevel.ERROR)
 
 
 # --- finishing --------------------------------------------------------------------------
 
 
-def _finish(deployment: Deployment, *, failed: bool) -> None:
+def _finish(decision: Decision, *, failed: bool) -> None:
+    deployment = decision.deployment
+    _load_related(deployment)
     state = DeploymentState.FAILED if failed else DeploymentState.SUCCESS
-    set_deployment_state(deployment, state, finished_at=timezone.now())
+    decision.transition(state, finished_at=timezone.now())
     audit_record(
         actor=None,
         action=f"deployment.{state}",
@@ -445,9 +511,11 @@ def _finish(deployment: Deployment, *, failed: bool) -> None:
         changes={"state": [DeploymentState.EXECUTING, state]},
     )
     if failed:
-        log(deployment, f"Deployment to {deployment.environment} failed.", level=LogLevel.ERROR)
+        decision.log(f"Deployment to {deployment.environment} failed.", level=LogLevel.ERROR)
     else:
-        log(deployment, f"Deployment to {deployment.environment} succeeded.")
+        decision.log(f"Deployment to {deployment.environment} succeeded.")
+    # Written now, so that the automatic deployments below see this one's success.
+    decision.write()
     pass_slot_on(deployment)
     if not failed:
         from releases.services import release_deploy_automatic
@@ -464,8 +532,9 @@ def deployments_sweep() -> dict[str, int]:
     - A running script whose heartbeat is older than RELMAN_STUCK_AFTER_SECONDS lost its
       worker: the step fails with "Worker lost while running this step" (never re-run
       silently; with guided failure on, a person decides whether to retry).
-    - A queued or executing deployment that has not moved for that long is advanced again
-      (its message was lost, or the broker restarted).
+    - A queued or executing deployment that has not changed state for that long, and is
+      not running a script whose heartbeat is fresh, is advanced again (its message was
+      lost, or the broker restarted).
     """
     stale = timezone.now() - timedelta(seconds=settings.RELMAN_STUCK_AFTER_SECONDS)
     lost = 0
@@ -474,9 +543,16 @@ def deployments_sweep() -> dict[str, int]:
     ):
         lost += _fail_lost_script(step_id, stale)
     readvanced = 0
-    for deployment_id in Deployment.objects.filter(
-        state__in=[DeploymentState.QUEUED, DeploymentState.EXECUTING], updated_at__lt=stale
-    ).values_list("pk", flat=True):
+    running = DeploymentStep.objects.filter(
+        deployment=OuterRef("pk"), state=StepState.RUNNING, heartbeat_at__gte=stale
+    )
+    for deployment_id in (
+        Deployment.objects.filter(
+            state__in=[DeploymentState.QUEUED, DeploymentState.EXECUTING], updated_at__lt=stale
+        )
+        .exclude(Exists(running))
+        .values_list("pk", flat=True)
+    ):
         with transaction.atomic():
             enqueue_advance(deployment_id)
         readvanced += 1
@@ -486,15 +562,13 @@ def deployments_sweep() -> dict[str, int]:
 @transaction.atomic
 def _fail_lost_script(step_id: int, stale) -> int:
     step = DeploymentStep.objects.select_related("release_step").get(pk=step_id)
-    deployment = (
-        Deployment.objects.select_for_update(of=("self",))
-        .select_related("release__project", "environment")
-        .get(pk=step.deployment_id)
-    )
+    deployment = Deployment.objects.select_for_update().get(pk=step.deployment_id)
     step.refresh_from_db()
     if step.state != StepState.RUNNING or (step.heartbeat_at and step.heartbeat_at >= stale):
         return 0
-    step_failed(deployment, step, WORKER_LOST)
+    decision = Decision(deployment)
+    step_failed(decision, step, WORKER_LOST)
+    decision.write()
     enqueue_advance(deployment.pk)
     return 1
 
@@ -502,17 +576,53 @@ def _fail_lost_script(step_id: int, stale) -> int:
 # --- shared helpers ---------------------------------------------------------------------
 
 
-def set_deployment_state(deployment: Deployment, state: str, **fields) -> None:
-    """Applies an allowed transition to a deployment the caller holds locked."""
-    if state not in DEPLOYMENT_TRANSITIONS[deployment.state]:
-        raise InvalidTransition(
-            f"A deployment that is {deployment.get_state_display().lower()} cannot become {state}."
+def _load_related(deployment: Deployment) -> None:
+    """Reads the release (with its project) and the environment into the locked deployment,
+    in one query, for the decisions whose log lines, audit event or lifecycle need them."""
+    related = Deployment.objects.select_related("release__project", "environment").get(pk=deployment.pk)
+    deployment.release = related.release
+    deployment.project = related.release.project
+    deployment.environment = related.environment
+
+
+class Decision:
+    """What one decision does to a deployment its caller holds locked.
+
+    Transitions change the deployment in memory and task-log lines are collected; ``write``
+    saves them together before the transaction commits: one UPDATE and one INSERT, however
+    many transitions and lines the decision took (queued → executing → waiting, say).
+    """
+
+    def __init__(self, deployment: Deployment):
+        self.deployment = deployment
+        self._fields: set[str] = set()
+        self._lines: list[TaskLogEntry] = []
+
+    def transition(self, state: str, **fields) -> None:
+        """Applies an allowed transition."""
+        deployment = self.deployment
+        if state not in DEPLOYMENT_TRANSITIONS[deployment.state]:
+            raise InvalidTransition(
+                f"A deployment that is {deployment.get_state_display().lower()} cannot become {state}."
+            )
+        deployment.state = state
+        for name, value in fields.items():
+            setattr(deployment, name, value)
+        self._fields.update(["state", *fields])
+
+    def log(self, *messages: str, step: DeploymentStep | None = None, level: str = LogLevel.INFO) -> None:
+        self._lines.extend(
+            TaskLogEntry(deployment=self.deployment, step=step, level=level, message=message)
+            for message in messages
         )
-    deployment.state = state
-    deployment.updated_at = timezone.now()
-    for name, value in fields.items():
-        setattr(deployment, name, value)
-    deployment.save(update_fields=["state", "updated_at", *fields])
+
+    def write(self) -> None:
+        if self._fields:
+            self.deployment.updated_at = timezone.now()
+            self.deployment.save(update_fields=self._fields | {"updated_at"})
+        if self._lines:
+            TaskLogEntry.objects.bulk_create(self._lines)
+        self._fields, self._lines = set(), []
 
 
 def set_step_state(step: DeploymentStep, state: str, **fields) -> None:

@@ -95,8 +95,9 @@ class Deployment(models.Model):
     queued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # Last time the engine moved this deployment; the sweep re-advances the ones that
-    # should be moving and have sat still for longer than RELMAN_STUCK_AFTER_SECONDS.
+    # Last time this deployment changed state; the sweep re-advances the ones that should
+    # be moving, have not changed for longer than RELMAN_STUCK_AFTER_SECONDS and are not
+    # running a script (whose step has a heartbeat of its own).
     updated_at = models.DateTimeField(default=timezone.now)
 
     objects = DeploymentQuerySet.as_manager()

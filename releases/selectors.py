@@ -166,7 +166,7 @@ def project_release_grid(
     """The project's latest releases × the environments of its lifecycle, in phase order;
     each cell the release's latest deployment there that the user may see. Four queries."""
     environments: list[Environment] = []
-    for phase in lifecycle_phases(project.lifecycle):
+    for phase in lifecycle_phases(project.lifecycle_id):
         for pe in phase.phase_environments.all():
             if pe.environment not in environments:
                 environments.append(pe.environment)

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from lifecycles import progression
-from lifecycles.models import Environment
+from lifecycles.models import Environment, PhaseEnvironment
 from processes.models import Project, Step
 from releases import engine
 from releases.choices import (
@@ -102,7 +102,7 @@ def release_progress(release: Release) -> list[progression.PhaseProgress]:
     succeeded = {env for env, state in states if state == DeploymentState.SUCCESS}
     reached = {env for env, _ in states}
     return progression.evaluate(
-        phases=progression.lifecycle_phases(release.project.lifecycle),
+        phases=progression.lifecycle_phases(release.project.lifecycle_id),
         succeeded_ids=succeeded,
         reached_ids=reached,
         subject=_subject(release),
@@ -112,6 +112,11 @@ def release_progress(release: Release) -> list[progression.PhaseProgress]:
 def release_deploy_automatic(*, release: Release) -> list[Deployment]:
     """Deploys the release, as the system, to every automatic environment that is open now
     and not yet reached (lifecycle rule 4)."""
+    automatic = PhaseEnvironment.objects.filter(
+        phase__lifecycle_id=release.project.lifecycle_id, automatic=True
+    )
+    if not automatic.exists():
+        return []  # most lifecycles have none: no need to work out the whole progression
     targets = progression.automatic_targets(release_progress(release))
     return [deployment_create(release=release, environment=env, actor=None) for env in targets]
 
@@ -160,21 +165,27 @@ def deployment_create(
         guided_failure=project.guided_failure if guided_failure is None else guided_failure,
     )
     by = actor.label if actor else "System (lifecycle automatic deployment)"
-    engine.log(deployment, f"Queued by {by}: {project} {release.version} to {environment}.")
-    release_steps = release.steps.prefetch_related("environments", "excluded_environments").order_by(
+    decision = engine.Decision(deployment)
+    decision.log(f"Queued by {by}: {project} {release.version} to {environment}.")
+    steps = []
+    for release_step in release.steps.prefetch_related("environments", "excluded_environments").order_by(
         "position"
-    )
-    for release_step in release_steps:
+    ):
         skip = _not_applicable(release_step, environment)
-        step = DeploymentStep.objects.create(
-            deployment=deployment,
-            release_step=release_step,
-            position=release_step.position,
-            state=StepState.SKIPPED if skip else StepState.PENDING,
-            skip_reason=skip,
+        steps.append(
+            DeploymentStep(
+                deployment=deployment,
+                release_step=release_step,
+                position=release_step.position,
+                state=StepState.SKIPPED if skip else StepState.PENDING,
+                skip_reason=skip,
+            )
         )
-        if skip:
-            engine.log(deployment, f"{step.title} skipped: {skip}", step=step, level=LogLevel.VERBOSE)
+    DeploymentStep.objects.bulk_create(steps)
+    for step in steps:
+        if step.skip_reason:
+            decision.log(f"{step.title} skipped: {step.skip_reason}", step=step, level=LogLevel.VERBOSE)
+    decision.write()
     audit_record(
         actor=actor,
         action="deployment.created",
@@ -212,7 +223,7 @@ def deployment_cancel(*, deployment: Deployment, actor: User, source_ip: str | N
         raise PermissionRefused(
             f"You need the deployer role on {deployment.project} in {deployment.environment} to cancel."
         )
-    deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
+    deployment = _lock_deployment(deployment.pk)
     if deployment.state == DeploymentState.CANCELLED:
         return deployment
     if deployment.state in DEPLOYMENT_TERMINAL:
@@ -229,8 +240,10 @@ def deployment_cancel(*, deployment: Deployment, actor: User, source_ip: str | N
         interruption.save(update_fields=["pending", "notes"])
     for step in deployment.steps.filter(state__in=[StepState.PENDING, StepState.WAITING]):
         engine.set_step_state(step, StepState.SKIPPED, skip_reason=reason, finished_at=now)
-    engine.set_deployment_state(deployment, DeploymentState.CANCELLED, finished_at=now)
-    engine.log(deployment, f"Deployment cancelled by {actor.label} at {_iso(now)}.", level=LogLevel.WARNING)
+    decision = engine.Decision(deployment)
+    decision.transition(DeploymentState.CANCELLED, finished_at=now)
+    decision.log(f"Deployment cancelled by {actor.label} at {_iso(now)}.", level=LogLevel.WARNING)
+    decision.write()
     audit_record(
         actor=actor,
         action="deployment.cancelled",
@@ -290,6 +303,9 @@ def interruption_take(
     _assign(
         interruption,
         actor,
+        deployment=Deployment.objects.select_related("project", "environment").get(
+            pk=interruption.deployment_id
+        ),
         previous=previous,
         override_reason=reason if override else "",
         source_ip=source_ip,
@@ -301,6 +317,7 @@ def _assign(
     interruption: Interruption,
     actor: User,
     *,
+    deployment: Deployment,
     previous: User | None,
     override_reason: str = "",
     source_ip: str | None,
@@ -308,7 +325,6 @@ def _assign(
     interruption.assignee = actor
     interruption.taken_at = timezone.now()
     interruption.save(update_fields=["assignee", "taken_at"])
-    deployment = interruption.deployment
     if override_reason:
         engine.log(
             deployment,
@@ -360,20 +376,30 @@ def interruption_submit(
     else (409).
     """
     _check_length("notes", notes)
+    # The deployment before the interruption: the order in which the engine and cancel lock
+    # them, so that a submit and a cancel at once cannot deadlock.
+    deployment = _lock_deployment(interruption.deployment_id)
     interruption = _lock_interruption(interruption)
     _check_pending(interruption)
     _check_answer(interruption, result, guidance)
+    step = DeploymentStep.objects.select_related("release_step").get(pk=interruption.step_id)
+    interruption.deployment, interruption.step = deployment, step
     if interruption.assignee_id is None:
         refusal = permissions.take_refusal(actor, interruption)
         if refusal:
             raise PermissionRefused(refusal)
-        _assign(interruption, actor, previous=None, source_ip=source_ip)
+        _assign(interruption, actor, deployment=deployment, previous=None, source_ip=source_ip)
     elif interruption.assignee_id != actor.pk:
         raise Conflict(
             f"{interruption.title} is assigned to {interruption.assignee.label}; only they may submit it."
             " Take it over first.",
             code="assigned_to_other",
         )
+    who = _who(actor, interruption)
+    answer = result or guidance
+    decision = engine.Decision(deployment)
+    engine.resume(decision, held_slot=interruption.blocks_deployments)
+
     now = timezone.now()
     interruption.pending = False
     interruption.result = result
@@ -384,18 +410,14 @@ def interruption_submit(
     interruption.save(
         update_fields=["pending", "result", "guidance", "notes", "submitted_by", "submitted_at"]
     )
-
-    deployment = Deployment.objects.select_for_update().get(pk=interruption.deployment_id)
-    step = DeploymentStep.objects.select_related("release_step").get(pk=interruption.step_id)
-    answer = result or guidance
-    _apply_answer(deployment, step, answer, now)
-    engine.log(
-        deployment,
-        f"Submitted by: {_who(actor, interruption)} at {_iso(now)}",
+    _apply_answer(decision, step, answer, now)
+    decision.log(
+        f"Submitted by: {who} at {_iso(now)}",
         f"Result: {answer.capitalize()}",
         *([f"Notes: {notes}"] if notes else []),
         step=step,
     )
+    decision.write()
     audit_record(
         actor=actor,
         action="interruption.submitted",
@@ -405,39 +427,40 @@ def interruption_submit(
         changes={"result": result, "guidance": guidance, "notes": notes},
         source_ip=source_ip,
     )
-    # A deployment that let others run while it waited queues again for its slot.
-    resume = DeploymentState.EXECUTING if interruption.blocks_deployments else DeploymentState.QUEUED
-    engine.set_deployment_state(deployment, resume)
     engine.enqueue_advance(deployment.pk)
     return interruption
 
 
-def _apply_answer(deployment: Deployment, step: DeploymentStep, answer: str, now) -> None:
+def _apply_answer(decision: engine.Decision, step: DeploymentStep, answer: str, now) -> None:
     title = step.title
     if answer == InterruptionResult.PROCEED:
         engine.set_step_state(step, StepState.SUCCESS, finished_at=now)
-        engine.log(deployment, f"== Success: {title} ==", step=step)
-        engine.log(
-            deployment,
-            f"{step.name} completed",
-            "Resuming after completion",
-            step=step,
-            level=LogLevel.VERBOSE,
-        )
+        decision.log(f"== Success: {title} ==", step=step)
+        decision.log(f"{step.name} completed", "Resuming after completion", step=step, level=LogLevel.VERBOSE)
     elif answer == InterruptionResult.ABORT:
         engine.set_step_state(step, StepState.ABORTED, finished_at=now)
-        engine.log(deployment, f"== Aborted: {title} ==", step=step, level=LogLevel.ERROR)
+        decision.log(f"== Aborted: {title} ==", step=step, level=LogLevel.ERROR)
     elif answer == Guidance.RETRY:
         engine.set_step_state(step, StepState.PENDING)
-        engine.log(deployment, f"Retrying {title}.", step=step, level=LogLevel.WARNING)
+        decision.log(f"Retrying {title}.", step=step, level=LogLevel.WARNING)
     elif answer == Guidance.IGNORE:
         engine.set_step_state(
             step, StepState.SKIPPED, skip_reason="Failure ignored by choice.", finished_at=now
         )
-        engine.log(deployment, f"== Ignored failure: {title} ==", step=step, level=LogLevel.WARNING)
+        decision.log(f"== Ignored failure: {title} ==", step=step, level=LogLevel.WARNING)
     else:
         engine.set_step_state(step, StepState.FAILED, finished_at=now)
-        engine.log(deployment, f"== Failed: {title} ==", step=step, level=LogLevel.ERROR)
+        decision.log(f"== Failed: {title} ==", step=step, level=LogLevel.ERROR)
+
+
+def _lock_deployment(pk: int) -> Deployment:
+    # The joined rows only give names to the log and the audit trail; the deployment's own
+    # row is the one read after the lock.
+    return (
+        Deployment.objects.select_for_update(of=("self",))
+        .select_related("project", "release", "environment")
+        .get(pk=pk)
+    )
 
 
 def _lock_interruption(interruption: Interruption) -> Interruption:

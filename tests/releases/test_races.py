@@ -13,10 +13,16 @@ from django.db import connection
 from processes.choices import StepKind
 from processes.models import Step
 from releases import engine as engine_module
-from releases.choices import StepState
+from releases.choices import DeploymentState, StepState
 from releases.engine import deployment_advance
-from releases.models import Interruption
-from releases.services import deployment_create, interruption_submit, interruption_take, release_create
+from releases.models import Deployment, Interruption
+from releases.services import (
+    deployment_cancel,
+    deployment_create,
+    interruption_submit,
+    interruption_take,
+    release_create,
+)
 from relman.exceptions import Conflict
 from teams.models import User
 
@@ -99,3 +105,22 @@ def test_two_workers_advancing_one_deployment_run_its_script_once(octopus, root,
     assert outcomes == [None, None]
     assert marker.read_text() == "run\n"
     assert deployment.steps.get().state == StepState.SUCCESS
+
+
+def test_submit_and_cancel_at_once_end_cancelled_without_a_database_error(octopus, root, sarah):
+    """Both lock the deployment before the interruption, so neither waits on the other in
+    a cycle (which PostgreSQL would break by failing one with a deadlock error)."""
+    for n in range(5):
+        release = release_create(project=octopus.project, version=f"1.0.{n}", actor=root)
+        deployment = deployment_create(release=release, environment=octopus.environments[0], actor=root)
+        waiting = Interruption.objects.get(deployment=deployment, pending=True)
+        interruption_take(interruption=waiting, actor=sarah)
+        outcomes = race(
+            lambda waiting=waiting: interruption_submit(interruption=waiting, actor=sarah, result="proceed"),
+            lambda deployment=deployment: deployment_cancel(deployment=deployment, actor=sarah),
+        )
+        assert isinstance(outcomes[1], Deployment), outcomes
+        assert isinstance(outcomes[0], Interruption) or outcomes[0].code == "already_closed", outcomes
+        deployment.refresh_from_db()
+        assert deployment.state == DeploymentState.CANCELLED
+        assert not deployment.interruptions.filter(pending=True).exists()

@@ -441,3 +441,73 @@ def test_guided_failure_allows_at_most_ten_retries(flaky, engine):
     assert step.attempts == MAX_RETRIES_PER_STEP + 1
     assert (step.state, deployment.state) == (StepState.FAILED, DeploymentState.FAILED)
     assert not deployment.interruptions.filter(pending=True).exists()
+
+
+# --- resuming after an intervention -------------------------------------------------------
+
+
+def _proceed(engine, deployment, person, times=1):
+    for _ in range(times):
+        with engine():
+            interruption_submit(interruption=pending(deployment), actor=person, result="proceed")
+
+
+def test_answer_resumes_at_once_when_the_slot_is_free(
+    waiting, sarah, olly, engine, django_capture_on_commit_callbacks
+):
+    """Step 3 does not block deployments; nothing else wants Manual Test, so proceeding
+    puts the deployment straight back to executing: the worker only raises step 4."""
+    _proceed(engine, waiting, sarah, times=2)
+    assert pending(waiting).step.position == 3
+    with django_capture_on_commit_callbacks(execute=False) as sent:
+        interruption_submit(interruption=pending(waiting), actor=olly, result="proceed")
+    waiting.refresh_from_db()
+    assert waiting.state == DeploymentState.EXECUTING
+    assert len(sent) == 1
+    sent[0]()
+    assert pending(waiting).step.position == 4
+
+
+def test_answer_queues_behind_a_deployment_holding_the_slot(
+    waiting, octopus, release, sarah, olly, root, engine
+):
+    """While 1.0.0 waited on a step that lets others run, 1.1.0 started and now waits on
+    a blocking step: answering 1.0.0 queues it behind 1.1.0 until 1.1.0 lets go."""
+    from releases.selectors import deployment_queue_position
+
+    _proceed(engine, waiting, sarah, times=2)  # 1.0.0 now waits on step 3, which blocks nothing
+    with engine():
+        newer = release_create(project=octopus.project, version="1.1.0", actor=root)
+        other = deployment_create(release=newer, environment=octopus.environments[0], actor=root)
+    other.refresh_from_db()
+    assert other.state == DeploymentState.WAITING and pending(other).blocks_deployments
+
+    with engine():
+        interruption_submit(interruption=pending(waiting), actor=olly, result="proceed")
+    waiting.refresh_from_db()
+    assert waiting.state == DeploymentState.QUEUED
+    assert deployment_queue_position(waiting) == other
+
+    _proceed(engine, other, sarah, times=2)  # 1.1.0 reaches step 3 and lets 1.0.0 go on
+    waiting.refresh_from_db()
+    assert waiting.state == DeploymentState.WAITING
+    assert pending(waiting).step.position == 4
+
+
+def test_script_output_is_cut_into_lines_however_it_arrives(goodhealth, root, engine):
+    long_line = "x" * 70_000
+    goodhealth.project.steps.filter(name="Build check").update(
+        script=f"printf 'one\\r\\ntwo\\n'; printf '{long_line}\\n'; printf 'no newline at the end'"
+    )
+    with engine():
+        release = release_create(project=goodhealth.project, version="2.5.0", actor=root)
+        deployment = deployment_create(release=release, environment=goodhealth.environments[0], actor=root)
+    output = list(
+        deployment.log_entries.filter(step__position=1, level="info")
+        .exclude(message__startswith="==")
+        .values_list("message", flat=True)
+    )
+    assert output[:2] == ["one", "two"]
+    assert "".join(output[2:-1]) == long_line  # in pieces of at most 64 KiB
+    assert max(len(piece) for piece in output) <= 64 * 1024, [len(piece) for piece in output]
+    assert output[-1] == "no newline at the end"
