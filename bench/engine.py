@@ -6,9 +6,11 @@
     worker) is recorded. Reference, in the same run: Celery's ping round trip to the same
     worker through Redis (a request and a reply).
 (b) Script-step throughput: N deployments × 5 trivial script steps (``true``), with 1 and
-    then 2 worker processes (concurrency 1 each). Reference, in the same run and setup:
-    the rate at which the same workers consume no-op tasks (an advance of a deployment that
-    does not exist: one message, one query).
+    then 2 workers, each with Celery's default concurrency (one process per CPU;
+    ``--concurrency`` changes it). Reference, in the same run and setup: the rate at which
+    the same workers consume no-op tasks (an advance of a deployment that does not exist:
+    one message, one query). Both runs queue all their messages while the workers are
+    paused, then time the workers alone.
 
 Run by hand (see bench/README.md):
 
@@ -24,6 +26,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from unittest import mock
 
@@ -44,6 +47,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--process-steps", type=int, default=8, help="manual steps per deployment in (a)")
     parser.add_argument("--only", choices=["latency", "throughput"], help="run one of the two")
     parser.add_argument("--pool", default="prefork", help="the workers' Celery pool (prefork, threads, solo)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=os.cpu_count(),
+        help="processes (or threads) per worker; by default Celery's own: one per CPU",
+    )
     return parser.parse_args()
 
 
@@ -70,9 +79,10 @@ def setup_django(args: argparse.Namespace) -> dict[str, str]:
 
 
 class Workers:
-    def __init__(self, env: dict[str, str], pool: str):
+    def __init__(self, env: dict[str, str], pool: str, concurrency: int):
         self.env = env
         self.pool = pool
+        self.concurrency = concurrency
         self.processes: list[subprocess.Popen] = []
 
     def start(self, count: int) -> list[str]:
@@ -91,7 +101,7 @@ class Workers:
                         "--pool",
                         self.pool,
                         "--concurrency",
-                        "1",
+                        str(self.concurrency),
                         "--loglevel",
                         "WARNING",
                         "--hostname",
@@ -205,15 +215,16 @@ def bench_user():
 
 
 def wait_for(check, timeout: float = 30, every: float = 0.01):
-    """Polls ``check`` until it returns something. The figures come from timestamps the
-    engine writes, not from this clock, so polling gently only keeps this process from
-    taking CPU from the worker and the database on a small machine."""
+    """Polls ``check`` until it returns something, looking only after ``every`` seconds.
+    The figures come from timestamps the engine writes, not from this clock: polling
+    gently only keeps this process from taking CPU from the worker and the database, on a
+    small machine, in the milliseconds being measured."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        time.sleep(every)
         value = check()
         if value:
             return value
-        time.sleep(every)
     raise SystemExit("timed out: is a worker running?")
 
 
@@ -253,22 +264,24 @@ def bench_throughput(args, workers: Workers) -> None:
             projects.append(project)
         releases = [release_create(project=p, version="1.0.0", actor=root) for p in projects]
 
-        workers.start(worker_count)
+        names = workers.start(worker_count)
+        # Both runs queue every message first, then let the workers consume, so that
+        # neither figure includes this script publishing on the same two cores.
         noop_count = args.deployments * args.steps
+        with paused(names):
+            for _ in range(noop_count):
+                publish(deployment_advance_task, 0)
         started = time.perf_counter()
-        for _ in range(noop_count):
-            publish(deployment_advance_task, 0)
         drain(args.broker_url)
         noop_rate = noop_count / (time.perf_counter() - started)
 
-        # Deployments are created first and released to the workers together, so the
-        # figure is the workers' rate, not this script's.
         with mock.patch("releases.engine.enqueue_advance"):
             deployments = [deployment_create(release=r, environment=env, actor=root) for r in releases]
         ids = [d.pk for d in deployments]
+        with paused(names):
+            for pk in ids:
+                publish(deployment_advance_task, pk)
         started = timezone.now()
-        for pk in ids:
-            publish(deployment_advance_task, pk)
         wait_for(
             lambda ids=ids: (
                 not Deployment.objects.filter(pk__in=ids).exclude(state=DeploymentState.SUCCESS).exists()
@@ -284,6 +297,18 @@ def bench_throughput(args, workers: Workers) -> None:
             f"    {worker_count} worker(s): {steps_rate:7.1f} steps/s   "
             f"no-op tasks: {noop_rate:7.1f} tasks/s   ratio {steps_rate / noop_rate:5.0%}"
         )
+
+
+@contextmanager
+def paused(names: list[str]):
+    """The workers stop taking messages from the queue for the block, then resume."""
+    from relman.celery import app
+
+    app.control.cancel_consumer("celery", destination=names, reply=True)
+    try:
+        yield
+    finally:
+        app.control.add_consumer("celery", destination=names, reply=True)
 
 
 def drain(broker_url: str) -> None:
@@ -302,7 +327,7 @@ def main() -> None:
 
     redis.Redis.from_url(args.broker_url).flushdb()
     env = setup_django(args)
-    workers = Workers(env, args.pool)
+    workers = Workers(env, args.pool, args.concurrency)
     try:
         if args.only != "throughput":
             bench_latency(args, workers)

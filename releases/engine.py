@@ -11,13 +11,15 @@ Read top to bottom:
    for a manual step (the deployment then waits for a person and the worker is free), or
    claims a script step. When no step is left, the deployment finishes, the slot passes to
    the next queued deployment, and the lifecycle's automatic environments are deployed.
+   A ``Decision`` collects what it changes and writes it once, before commit.
 3. ``deployments_sweep`` finds what should be moving and is not (a lost message, a worker
    killed mid-script) and repairs it.
 
 PostgreSQL holds the truth. Every state change happens under a row lock inside a
 transaction that also writes its task-log lines; messages are published after commit.
 Running ``deployment_advance`` twice, or on two workers at once, changes nothing the second
-time: only the holder of the row lock decides, and a claimed step is not claimed again.
+time: only the holder of the row lock decides, a step changes state only from the state
+it was read in, and a claimed step is not claimed again.
 """
 
 from __future__ import annotations
@@ -74,37 +76,49 @@ def deployment_advance(deployment_id: int) -> None:
     Guarantees: safe to call any number of times and on several workers at once; never
     runs a script step twice; stops at the first manual step, leaving the worker free.
     """
-    finished: tuple[int, ScriptOutcome] | None = None
-    variables: dict[str, str] | None = None
+    related = Related(deployment_id)
+    running: Running | None = None
     while True:
-        step = _decide(deployment_id, finished)
-        if step is None:
+        running = _decide(deployment_id, running, related)
+        if running is None:
             return
-        variables = variables or _script_variables(deployment_id)
-        finished = (step.pk, _run_script(step, variables))
+        running.outcome = _run_script(running.step, related.script_variables())
+
+
+@dataclass
+class Running:
+    """A script step this worker claimed and ran, and the deployment's unfinished steps as
+    the claim left them."""
+
+    step: DeploymentStep
+    steps: list[DeploymentStep]
+    outcome: ScriptOutcome | None = None
 
 
 @transaction.atomic
-def _decide(deployment_id: int, finished: tuple[int, ScriptOutcome] | None = None) -> DeploymentStep | None:
-    """Records the outcome of the script step just run, if any, then takes the next
-    decision for the deployment; returns a script step it claimed."""
+def _decide(deployment_id: int, ran: Running | None = None, related: Related | None = None) -> Running | None:
+    """Records the outcome of the script step this worker just ran, if any, then takes the
+    next decision for the deployment; returns the script step it claimed."""
     # No joins: most decisions need nothing but the deployment's own row, and a lock query
     # joining the release, project and environment costs twice as much.
     deployment = Deployment.objects.select_for_update().filter(pk=deployment_id).first()
     if deployment is None:
         return None
-    decision = Decision(deployment)
-    claimed = _next_step(decision, finished)
+    decision = Decision(deployment, related)
+    steps = None
+    if ran is not None and _record_script_outcome(decision, ran.step, ran.outcome):
+        # Steps change only under this lock, and nothing moves past a running step: while
+        # the step was still ours, the steps are as our claim left them, so the decision
+        # need not read them again (a step's outcome recorded, the next claimed: one
+        # transaction of three statements).
+        steps = ran.steps
+    claimed = _next_step(decision, steps)
     decision.write()
     return claimed
 
 
-def _next_step(decision: Decision, finished: tuple[int, ScriptOutcome] | None) -> DeploymentStep | None:
+def _next_step(decision: Decision, steps: list[DeploymentStep] | None) -> Running | None:
     deployment = decision.deployment
-    steps = None
-    if finished is not None:
-        steps = _unfinished_steps(deployment)
-        _record_script_outcome(decision, steps, *finished)
     if deployment.state == DeploymentState.QUEUED and not _start(decision):
         return None
     if deployment.state != DeploymentState.EXECUTING:
@@ -128,7 +142,7 @@ def _next_step(decision: Decision, finished: tuple[int, ScriptOutcome] | None) -
             _raise_manual_intervention(decision, step)
             return None
         _claim_script(decision, step)
-        return step
+        return Running(step=step, steps=steps)
     _finish(decision, failed=failed)
     return None
 
@@ -165,7 +179,7 @@ def _start(decision: Decision) -> bool:
     resumed = deployment.started_at is not None
     decision.transition(DeploymentState.EXECUTING, started_at=deployment.started_at or timezone.now())
     if not resumed:
-        _load_related(deployment)
+        decision.related.attach(deployment)
         decision.log(
             f"Deploying {deployment.release.project} {deployment.release.version} to {deployment.environment}."
         )
@@ -277,21 +291,6 @@ def _claim_script(decision: Decision, step: DeploymentStep) -> None:
     set_step_state(step, StepState.RUNNING, started_at=now, heartbeat_at=now, attempts=step.attempts + 1)
     attempt = f" (attempt {step.attempts})" if step.attempts > 1 else ""
     decision.log(f"== Running: {step.title}{attempt} ==", step=step)
-
-
-def _script_variables(deployment_id: int) -> dict[str, str]:
-    """The ``RELMAN_*`` variables every script step of the deployment gets."""
-    project, version, environment = (
-        Deployment.objects.filter(pk=deployment_id)
-        .values_list("release__project__name", "release__version", "environment__name")
-        .get()
-    )
-    return {
-        "RELMAN_PROJECT": project,
-        "RELMAN_RELEASE_VERSION": version,
-        "RELMAN_ENVIRONMENT": environment,
-        "RELMAN_DEPLOYMENT_ID": str(deployment_id),
-    }
 
 
 def _run_script(step: DeploymentStep, variables: dict[str, str]) -> ScriptOutcome:
@@ -439,40 +438,38 @@ def _stop(process: subprocess.Popen, grace_seconds: float = 5.0) -> None:
             continue
 
 
-def _record_script_outcome(
-    decision: Decision, steps: list[DeploymentStep], step_id: int, outcome: ScriptOutcome
-) -> None:
-    """Under the deployment's lock: the step succeeded, failed, or was cancelled."""
-    step = next((s for s in steps if s.pk == step_id), None)
-    if step is None or step.state != StepState.RUNNING:
-        return  # the sweep or a cancel already decided this step's fate
+def _record_script_outcome(decision: Decision, step: DeploymentStep, outcome: ScriptOutcome) -> bool:
+    """Under the deployment's lock: the step succeeded, failed, or was cancelled. Returns
+    False when the step was no longer running (the sweep decided its fate meanwhile)."""
     if outcome.cancelled or decision.deployment.state == DeploymentState.CANCELLED:
-        set_step_state(step, StepState.FAILED, exit_code=outcome.exit_code, finished_at=timezone.now())
-        decision.log(f"== Cancelled: {step.title} ==", step=step, level=LogLevel.WARNING)
-        return
+        if set_step_state(step, StepState.FAILED, exit_code=outcome.exit_code, finished_at=timezone.now()):
+            decision.log(f"== Cancelled: {step.title} ==", step=step, level=LogLevel.WARNING)
+        return False
     if outcome.exit_code == 0:
-        set_step_state(step, StepState.SUCCESS, exit_code=0, finished_at=timezone.now())
+        if not set_step_state(step, StepState.SUCCESS, exit_code=0, finished_at=timezone.now()):
+            return False
         decision.log(f"== Success: {step.title} ==", step=step)
-        return
+        return True
     if outcome.timed_out:
         reason = f"The script timed out after {step.release_step.timeout_seconds} seconds and was stopped."
     elif outcome.exit_code is None:
         reason = "The script could not be started."
     else:
         reason = f"The script exited with code {outcome.exit_code}."
-    step_failed(decision, step, reason, exit_code=outcome.exit_code)
+    return step_failed(decision, step, reason, exit_code=outcome.exit_code)
 
 
 def step_failed(
     decision: Decision, step: DeploymentStep, reason: str, *, exit_code: int | None = None
-) -> None:
+) -> bool:
     """A running script step failed: ask a person when guided failure is on (and retries
-    remain), otherwise fail the step so the deployment runs its failure path."""
+    remain), otherwise fail the step so the deployment runs its failure path. Returns False
+    when the step was no longer running."""
     deployment = decision.deployment
-    decision.log(reason, step=step, level=LogLevel.ERROR)
     asks_a_person = deployment.state == DeploymentState.EXECUTING and deployment.guided_failure
     if asks_a_person and step.attempts <= MAX_RETRIES_PER_STEP:
-        set_step_state(step, StepState.WAITING, exit_code=exit_code)
+        if not set_step_state(step, StepState.WAITING, exit_code=exit_code):
+            return False
         interruption = Interruption.objects.create(
             deployment=deployment,
             step=step,
@@ -482,16 +479,18 @@ def step_failed(
             blocks_deployments=True,
         )
         interruption.responsible_teams.set(step.release_step.responsible_teams.all())
-        decision.log(f"== Failed: {step.title} ==", step=step, level=LogLevel.ERROR)
+        decision.log(reason, f"== Failed: {step.title} ==", step=step, level=LogLevel.ERROR)
         decision.log(
             "Guided failure is on: the deployment will pause until someone chooses retry, ignore or fail.",
             step=step,
             level=LogLevel.WARNING,
         )
         decision.transition(DeploymentState.WAITING)
-        return
-    set_step_state(step, StepState.FAILED, exit_code=exit_code, finished_at=timezone.now())
-    decision.log(f"== Failed: {step.title} ==", step=step, level=LogLevel.ERROR)
+        return True
+    if not set_step_state(step, StepState.FAILED, exit_code=exit_code, finished_at=timezone.now()):
+        return False
+    decision.log(reason, f"== Failed: {step.title} ==", step=step, level=LogLevel.ERROR)
+    return True
 
 
 # --- finishing --------------------------------------------------------------------------
@@ -499,7 +498,7 @@ def step_failed(
 
 def _finish(decision: Decision, *, failed: bool) -> None:
     deployment = decision.deployment
-    _load_related(deployment)
+    decision.related.attach(deployment)
     state = DeploymentState.FAILED if failed else DeploymentState.SUCCESS
     decision.transition(state, finished_at=timezone.now())
     audit_record(
@@ -576,13 +575,37 @@ def _fail_lost_script(step_id: int, stale) -> int:
 # --- shared helpers ---------------------------------------------------------------------
 
 
-def _load_related(deployment: Deployment) -> None:
-    """Reads the release (with its project) and the environment into the locked deployment,
-    in one query, for the decisions whose log lines, audit event or lifecycle need them."""
-    related = Deployment.objects.select_related("release__project", "environment").get(pk=deployment.pk)
-    deployment.release = related.release
-    deployment.project = related.release.project
-    deployment.environment = related.environment
+class Related:
+    """A deployment's release (with its project) and environment, read once per task into
+    every decision that needs them: the first log line, the scripts' variables, the final
+    audit event and the lifecycle's automatic deployments."""
+
+    def __init__(self, deployment_id: int):
+        self.deployment_id = deployment_id
+        self._loaded: Deployment | None = None
+
+    def _load(self) -> Deployment:
+        if self._loaded is None:
+            self._loaded = Deployment.objects.select_related("release__project", "environment").get(
+                pk=self.deployment_id
+            )
+        return self._loaded
+
+    def attach(self, deployment: Deployment) -> None:
+        loaded = self._load()
+        deployment.release = loaded.release
+        deployment.project = loaded.release.project
+        deployment.environment = loaded.environment
+
+    def script_variables(self) -> dict[str, str]:
+        """The ``RELMAN_*`` variables every script step of the deployment gets."""
+        loaded = self._load()
+        return {
+            "RELMAN_PROJECT": loaded.release.project.name,
+            "RELMAN_RELEASE_VERSION": loaded.release.version,
+            "RELMAN_ENVIRONMENT": loaded.environment.name,
+            "RELMAN_DEPLOYMENT_ID": str(self.deployment_id),
+        }
 
 
 class Decision:
@@ -593,8 +616,9 @@ class Decision:
     many transitions and lines the decision took (queued → executing → waiting, say).
     """
 
-    def __init__(self, deployment: Deployment):
+    def __init__(self, deployment: Deployment, related: Related | None = None):
         self.deployment = deployment
+        self.related = related or Related(deployment.pk)
         self._fields: set[str] = set()
         self._lines: list[TaskLogEntry] = []
 
@@ -625,13 +649,17 @@ class Decision:
         self._fields, self._lines = set(), []
 
 
-def set_step_state(step: DeploymentStep, state: str, **fields) -> None:
+def set_step_state(step: DeploymentStep, state: str, **fields) -> bool:
+    """Applies an allowed transition, guarded: only if the step is still in the state it
+    was read in. Returns whether it was (under its deployment's lock it always is)."""
     if state not in STEP_TRANSITIONS[step.state]:
         raise InvalidTransition(f"{step.title} is {step.state} and cannot become {state}.")
+    if not DeploymentStep.objects.filter(pk=step.pk, state=step.state).update(state=state, **fields):
+        return False
     step.state = state
     for name, value in fields.items():
         setattr(step, name, value)
-    step.save(update_fields=["state", *fields])
+    return True
 
 
 def log(

@@ -69,3 +69,23 @@ def test_a_script_whose_worker_died_fails_and_is_not_run_again(scripted, long_ag
     assert not any(m.startswith("Checking build") for m in messages)
     scripted.refresh_from_db()
     assert scripted.state == DeploymentState.FAILED
+
+
+def test_an_outcome_arriving_after_the_sweep_failed_its_step_changes_nothing(scripted, long_ago, engine):
+    """A worker too slow to beat its heartbeat finishes its script after the sweep declared
+    it lost: its late "success" must not overwrite the verdict, and the deployment goes on
+    from the steps as they are now, not as the worker last saw them."""
+    from releases.engine import ScriptOutcome, _decide
+
+    running = _decide(scripted.pk)  # claims Build check
+    assert running is not None and running.step.position == 1
+    scripted.steps.filter(position=1).update(heartbeat_at=long_ago)
+    with engine():
+        assert deployments_sweep()["worker_lost"] == 1
+    running.outcome = ScriptOutcome(exit_code=0)
+    assert _decide(scripted.pk, running) is None
+    step = scripted.steps.get(position=1)
+    assert step.state == StepState.FAILED
+    messages = list(scripted.log_entries.values_list("message", flat=True))
+    assert "== Success: Step 1: Build check ==" not in messages
+    assert messages.count("== Failed: Step 1: Build check ==") == 1
