@@ -107,8 +107,8 @@ def _decide(deployment_id: int, ran: Running | None = None, related: Related | N
     if ran is not None and _record_script_outcome(decision, ran.step, ran.outcome):
         # Steps change only under this lock, and nothing moves past a running step: while
         # the step was still ours, the steps are as our claim left them, so the decision
-        # need not read them again (a step's outcome recorded, the next claimed: one
-        # transaction of three statements).
+        # need not read them again. Recording one step and claiming the next is then the
+        # lock, two UPDATEs and one INSERT.
         steps = ran.steps
     claimed = _next_step(decision, steps)
     decision.write()
