@@ -674,7 +674,8 @@ def set_step_state(step: DeploymentStep, state: str, **fields) -> bool:
 def log(
     deployment: Deployment, *messages: str, step: DeploymentStep | None = None, level: str = LogLevel.INFO
 ) -> None:
-    """Appends lines to the task log, in one statement however many."""
-    TaskLogEntry.objects.bulk_create(
-        TaskLogEntry(deployment=deployment, step=step, level=level, message=message) for message in messages
-    )
+    """Appends lines to the task log now, for a change that takes no decision (taking an
+    interruption, a script that could not start)."""
+    decision = Decision(deployment)
+    decision.log(*messages, step=step, level=level)
+    decision.write()
