@@ -14,7 +14,8 @@ from lifecycles.services import (
     lifecycle_delete,
     lifecycle_phase_errors,
 )
-from relman.admin import AuditedAdminMixin, UniqueNameForm, client_ip
+from relman.admin import AuditedAdminMixin, UniqueNameForm
+from relman.http import client_ip
 
 
 @admin.register(Environment)

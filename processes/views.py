@@ -14,6 +14,7 @@ from releases import selectors
 from releases.forms import ReleaseCreateForm, next_version
 from releases.services import release_create
 from relman.exceptions import DomainError
+from relman.http import client_ip
 from teams import permissions
 
 
@@ -40,7 +41,7 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
                     version=form.cleaned_data["version"],
                     notes=form.cleaned_data["notes"],
                     actor=request.user,
-                    source_ip=request.META.get("REMOTE_ADDR"),
+                    source_ip=client_ip(request),
                 )
             except DomainError as exc:
                 messages.error(request, str(exc))

@@ -37,6 +37,7 @@ from releases.choices import DeploymentState, Guidance, InterruptionResult
 from releases.models import DashboardPreference, Deployment, DeploymentStep, Interruption, Release
 from releases.selectors import DashboardDeployment
 from relman.exceptions import DomainError
+from relman.http import client_ip
 from relman.templatetags.relman_tags import iso, relative, state_badge, state_colour
 from teams import permissions
 from teams.models import User
@@ -57,10 +58,6 @@ ANSWER_MESSAGES = {
 
 
 # --- shared helpers -----------------------------------------------------------------------
-
-
-def _source_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR")
 
 
 def _ids(values: list[str]) -> list[int]:
@@ -377,7 +374,7 @@ def deployment_create(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         try:
             deployment = services.deployment_create(
-                release=release, environment=environment, actor=request.user, source_ip=_source_ip(request)
+                release=release, environment=environment, actor=request.user, source_ip=client_ip(request)
             )
         except DomainError as exc:
             messages.error(request, str(exc))
@@ -533,7 +530,7 @@ def deployment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
             back=deployment.get_absolute_url(),
         )
     try:
-        services.deployment_cancel(deployment=deployment, actor=request.user, source_ip=_source_ip(request))
+        services.deployment_cancel(deployment=deployment, actor=request.user, source_ip=client_ip(request))
     except DomainError as exc:
         messages.error(request, str(exc))
     else:
@@ -567,7 +564,7 @@ def interruption_take(request: HttpRequest, pk: int) -> HttpResponse:
             take_over=take_over,
             override=override,
             reason=request.POST.get("reason", ""),
-            source_ip=_source_ip(request),
+            source_ip=client_ip(request),
         )
     except DomainError as exc:
         messages.error(request, str(exc))
@@ -612,7 +609,7 @@ def interruption_submit(request: HttpRequest, pk: int) -> HttpResponse:
             result=result,
             guidance=guidance,
             notes=notes,
-            source_ip=_source_ip(request),
+            source_ip=client_ip(request),
         )
     except DomainError as exc:
         messages.error(request, str(exc))

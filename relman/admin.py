@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 
 from relman.exceptions import DomainError
+from relman.http import client_ip
 from teams.services import audit_record
 
 admin.site.site_header = "Relman administration"
@@ -25,10 +26,6 @@ admin.site.index_title = "Configuration"
 # Form fields whose values never go into the audit trail; the event only says they changed.
 SECRET_FIELD_MARKERS = ("password", "secret")
 SECRET_PLACEHOLDER = "(changed)"
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def audit_name(model: type[models.Model] | models.Model) -> str:

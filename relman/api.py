@@ -119,11 +119,6 @@ class YAMLRenderer(renderers.BaseRenderer):
         return yaml.safe_dump(plain, sort_keys=False, allow_unicode=True).encode(self.charset)
 
 
-def source_ip(request) -> str | None:
-    """The caller's address, recorded with every audit event the request writes."""
-    return request.META.get("REMOTE_ADDR")
-
-
 class WholeListSerializer(serializers.ListSerializer):
     """A nested list that a write replaces as a whole (a lifecycle's phases, a team's
     role grants): its items are validated in full, defaults included, even in a PATCH."""

@@ -139,7 +139,9 @@ SECURE_SSL_REDIRECT = HTTPS
 SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
-if env_bool("RELMAN_BEHIND_PROXY", False):
+# Behind a proxy, the caller's address is the last X-Forwarded-For entry (relman.http.client_ip).
+RELMAN_BEHIND_PROXY = env_bool("RELMAN_BEHIND_PROXY", False)
+if RELMAN_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -166,6 +168,9 @@ REST_FRAMEWORK = {
         "rest_framework.throttling.UserRateThrottle",
         "rest_framework.throttling.AnonRateThrottle",
     ],
+    # DRF reads X-Forwarded-For the way relman.http.client_ip does: its last entry, only
+    # behind a proxy.
+    "NUM_PROXIES": 1 if RELMAN_BEHIND_PROXY else 0,
     "DEFAULT_THROTTLE_RATES": {
         "user": env_rate("RELMAN_API_RATE_USER", "6000/min"),
         "anon": env_rate("RELMAN_API_RATE_ANON", "120/min"),
@@ -269,6 +274,7 @@ AXES_FAILURE_LIMIT = env_int("RELMAN_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("RELMAN_LOGIN_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "relman.http.client_ip"
 AXES_LOCKOUT_TEMPLATE = "teams/locked_out.html"
 # No admin pages for the attempt logs: `manage.py axes_reset_username <username>` (or
 # `axes_reset_ip <address>`, `axes_reset`) lifts a lockout before its cool-off ends.

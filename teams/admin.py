@@ -9,7 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from relman.admin import AuditedAdminMixin, UniqueNameForm, client_ip
+from relman.admin import AuditedAdminMixin, UniqueNameForm
+from relman.http import client_ip
 from teams.models import ApiKey, AuditEvent, RoleGrant, Team, User
 from teams.services import api_key_revoke, team_delete
 

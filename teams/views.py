@@ -23,6 +23,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from processes.models import Project
+from relman.http import client_ip
 from teams import services
 from teams.audit import audit_events_visible_to, can_read_audit_trail
 from teams.choices import ROLE_IMPLIES, Role
@@ -31,10 +32,6 @@ from teams.forms import ApiKeyForm
 from teams.models import AuditEvent, RoleGrant, User
 
 AUDIT_PAGE_SIZE = 50
-
-
-def _source_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR")
 
 
 # --- what I may do --------------------------------------------------------------------------
@@ -94,7 +91,7 @@ def api_key_list(request: HttpRequest) -> HttpResponse:
             purpose=form.cleaned_data["purpose"],
             expires_in=form.expires_in,
             actor=request.user,
-            source_ip=_source_ip(request),
+            source_ip=client_ip(request),
         )
         response = render(
             request,
@@ -133,7 +130,7 @@ def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
             },
         )
     if api_key.revoked_at is None:
-        services.api_key_revoke(api_key=api_key, actor=request.user, source_ip=_source_ip(request))
+        services.api_key_revoke(api_key=api_key, actor=request.user, source_ip=client_ip(request))
         messages.success(request, f"Revoked the key {api_key.prefix}….")
     else:
         messages.info(request, f"The key {api_key.prefix}… was already revoked.")

@@ -6,7 +6,8 @@ from rest_framework.response import Response
 from lifecycles import services
 from lifecycles.api.serializers import EnvironmentSerializer, LifecycleSerializer
 from lifecycles.models import Environment, Lifecycle, Phase
-from relman.api import IsSuperuserOrReadOnly, error_responses, source_ip
+from relman.api import IsSuperuserOrReadOnly, error_responses
+from relman.http import client_ip
 
 
 @extend_schema_view(
@@ -40,7 +41,7 @@ class EnvironmentViewSet(viewsets.ModelViewSet):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         environment = services.environment_create(
-            **serializer.validated_data, actor=request.user, source_ip=source_ip(request)
+            **serializer.validated_data, actor=request.user, source_ip=client_ip(request)
         )
         return Response(self.get_serializer(environment).data, status=status.HTTP_201_CREATED)
 
@@ -52,13 +53,13 @@ class EnvironmentViewSet(viewsets.ModelViewSet):
             environment=environment,
             **serializer.validated_data,
             actor=request.user,
-            source_ip=source_ip(request),
+            source_ip=client_ip(request),
         )
         return Response(self.get_serializer(environment).data)
 
     def destroy(self, request, *args, **kwargs):
         services.environment_delete(
-            environment=self.get_object(), actor=request.user, source_ip=source_ip(request)
+            environment=self.get_object(), actor=request.user, source_ip=client_ip(request)
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -101,7 +102,7 @@ class LifecycleViewSet(viewsets.ModelViewSet):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         lifecycle = services.lifecycle_create(
-            **serializer.validated_data, actor=request.user, source_ip=source_ip(request)
+            **serializer.validated_data, actor=request.user, source_ip=client_ip(request)
         )
         return Response(self._read(lifecycle.pk), status=status.HTTP_201_CREATED)
 
@@ -110,13 +111,13 @@ class LifecycleViewSet(viewsets.ModelViewSet):
         serializer = self.get_serializer(lifecycle, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         services.lifecycle_update(
-            lifecycle=lifecycle, **serializer.validated_data, actor=request.user, source_ip=source_ip(request)
+            lifecycle=lifecycle, **serializer.validated_data, actor=request.user, source_ip=client_ip(request)
         )
         return Response(self._read(lifecycle.pk))
 
     def destroy(self, request, *args, **kwargs):
         services.lifecycle_delete(
-            lifecycle=self.get_object(), actor=request.user, source_ip=source_ip(request)
+            lifecycle=self.get_object(), actor=request.user, source_ip=client_ip(request)
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -8,7 +8,8 @@ from rest_framework.settings import api_settings
 from processes import services
 from processes.api.serializers import ProcessSerializer, ProjectSerializer
 from processes.models import Project, Step
-from relman.api import YAMLParser, YAMLRenderer, error_responses, source_ip
+from relman.api import YAMLParser, YAMLRenderer, error_responses
+from relman.http import client_ip
 from teams import permissions
 
 
@@ -48,7 +49,7 @@ class ProjectViewSet(
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         project = services.project_create(
-            **serializer.validated_data, actor=request.user, source_ip=source_ip(request)
+            **serializer.validated_data, actor=request.user, source_ip=client_ip(request)
         )
         return Response(self.get_serializer(project).data, status=status.HTTP_201_CREATED)
 
@@ -57,7 +58,7 @@ class ProjectViewSet(
         serializer = self.get_serializer(project, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         project = services.project_update(
-            project=project, **serializer.validated_data, actor=request.user, source_ip=source_ip(request)
+            project=project, **serializer.validated_data, actor=request.user, source_ip=client_ip(request)
         )
         return Response(self.get_serializer(project).data)
 
@@ -89,7 +90,7 @@ class ProjectViewSet(
                 project=project,
                 steps=serializer.validated_data["steps"],
                 actor=request.user,
-                source_ip=source_ip(request),
+                source_ip=client_ip(request),
             )
         else:
             project = self.get_object()

@@ -22,7 +22,8 @@ from releases.api.serializers import (
 )
 from releases.filters import MAX_ID, DeploymentFilter, InterruptionFilter
 from releases.models import Deployment, DeploymentStep, Interruption, Release, TaskLogEntry
-from relman.api import error_responses, source_ip
+from relman.api import error_responses
+from relman.http import client_ip
 
 # A log read returns at most this many entries; read on with ?after=<last id>.
 LOG_BATCH = 1000
@@ -68,7 +69,7 @@ class ProjectReleaseList(generics.ListCreateAPIView):
         serializer = ReleaseCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         release = services.release_create(
-            project=project, **serializer.validated_data, actor=request.user, source_ip=source_ip(request)
+            project=project, **serializer.validated_data, actor=request.user, source_ip=client_ip(request)
         )
         return Response(_release_detail(release, request), status=status.HTTP_201_CREATED)
 
@@ -142,7 +143,7 @@ class ReleaseDeploymentList(generics.ListCreateAPIView):
         serializer = DeploymentCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         deployment = services.deployment_create(
-            release=release, **serializer.validated_data, actor=request.user, source_ip=source_ip(request)
+            release=release, **serializer.validated_data, actor=request.user, source_ip=client_ip(request)
         )
         detail = _deployment_detail(request.user, deployment.pk)
         return Response(DeploymentDetailSerializer(detail).data, status=status.HTTP_201_CREATED)
@@ -206,7 +207,7 @@ class DeploymentViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"], filterset_class=None)
     def cancel(self, request, pk=None):
         deployment = services.deployment_cancel(
-            deployment=self.get_object(), actor=request.user, source_ip=source_ip(request)
+            deployment=self.get_object(), actor=request.user, source_ip=client_ip(request)
         )
         return Response(DeploymentDetailSerializer(_deployment_detail(request.user, deployment.pk)).data)
 
@@ -254,7 +255,7 @@ class InterruptionViewSet(viewsets.ReadOnlyModelViewSet):
             interruption=self.get_object(),
             **serializer.validated_data,
             actor=request.user,
-            source_ip=source_ip(request),
+            source_ip=client_ip(request),
         )
         return Response(self._read(interruption.pk))
 
@@ -274,7 +275,7 @@ class InterruptionViewSet(viewsets.ReadOnlyModelViewSet):
             interruption=self.get_object(),
             **serializer.validated_data,
             actor=request.user,
-            source_ip=source_ip(request),
+            source_ip=client_ip(request),
         )
         return Response(self._read(interruption.pk))
 

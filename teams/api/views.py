@@ -4,7 +4,8 @@ from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from relman.api import IsSuperuserOrReadOnly, error_responses, source_ip
+from relman.api import IsSuperuserOrReadOnly, error_responses
+from relman.http import client_ip
 from teams import services
 from teams.api import schema  # noqa: F401  (registers the API key scheme with the schema)
 from teams.api.serializers import (
@@ -47,7 +48,7 @@ class UserViewSet(
         serializer = UserCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = services.user_create(
-            **serializer.validated_data, actor=request.user, source_ip=source_ip(request)
+            **serializer.validated_data, actor=request.user, source_ip=client_ip(request)
         )
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
@@ -79,7 +80,7 @@ class TeamViewSet(viewsets.ModelViewSet):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         team = services.team_create(
-            **serializer.validated_data, actor=request.user, source_ip=source_ip(request)
+            **serializer.validated_data, actor=request.user, source_ip=client_ip(request)
         )
         return Response(self._read(team.pk), status=status.HTTP_201_CREATED)
 
@@ -88,12 +89,12 @@ class TeamViewSet(viewsets.ModelViewSet):
         serializer = self.get_serializer(team, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         services.team_update(
-            team=team, **serializer.validated_data, actor=request.user, source_ip=source_ip(request)
+            team=team, **serializer.validated_data, actor=request.user, source_ip=client_ip(request)
         )
         return Response(self._read(team.pk))
 
     def destroy(self, request, *args, **kwargs):
-        services.team_delete(team=self.get_object(), actor=request.user, source_ip=source_ip(request))
+        services.team_delete(team=self.get_object(), actor=request.user, source_ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _read(self, pk: int) -> dict:
