@@ -1,4 +1,9 @@
-"""FilterSets for deployments and interruptions, shared by list pages and the API."""
+"""FilterSets of the API's deployment and interruption lists.
+
+No page filters these lists yet: My tasks shows what ``?mine=true`` selects, through the same
+selector (``interruption_list_actionable``), and the dashboard's group, project and
+environment filters narrow a grid that ``selectors.dashboard`` builds, not a queryset. A
+list page that gets filters uses these FilterSets, as the API does."""
 
 from django import forms
 from django_filters import rest_framework as filters

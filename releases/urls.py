@@ -1,18 +1,21 @@
 from django.urls import path
 
-from releases import views, views_evidence
+from releases import views_evidence
+from releases.views import deployments, interruptions, preferences, releases
 
 app_name = "releases"
 
+# The dashboard itself is the site's home page, mounted by relman/urls.py.
 urlpatterns = [
-    path("tasks/", views.interruption_list, name="interruption_list"),
-    path("releases/<int:pk>/", views.release_detail, name="release_detail"),
-    path("releases/<int:pk>/deploy/", views.deployment_create, name="deployment_create"),
-    path("deployments/<int:pk>/", views.deployment_detail, name="deployment_detail"),
-    path("deployments/<int:pk>/live/", views.deployment_live, name="deployment_live"),
-    path("deployments/<int:pk>/log/", views.deployment_log, name="deployment_log"),
-    path("deployments/<int:pk>/cancel/", views.deployment_cancel, name="deployment_cancel"),
-    path("interruptions/<int:pk>/take/", views.interruption_take, name="interruption_take"),
-    path("interruptions/<int:pk>/submit/", views.interruption_submit, name="interruption_submit"),
+    path("dashboard/filters/", preferences.dashboard_filters, name="dashboard_filters"),
+    path("tasks/", interruptions.interruption_list, name="interruption_list"),
+    path("releases/<int:pk>/", releases.release_detail, name="release_detail"),
+    path("releases/<int:pk>/deploy/", releases.deployment_create, name="deployment_create"),
+    path("deployments/<int:pk>/", deployments.deployment_detail, name="deployment_detail"),
+    path("deployments/<int:pk>/live/", deployments.deployment_live, name="deployment_live"),
+    path("deployments/<int:pk>/log/", deployments.deployment_log, name="deployment_log"),
+    path("deployments/<int:pk>/cancel/", deployments.deployment_cancel, name="deployment_cancel"),
+    path("interruptions/<int:pk>/take/", interruptions.interruption_take, name="interruption_take"),
+    path("interruptions/<int:pk>/submit/", interruptions.interruption_submit, name="interruption_submit"),
     path("releases/<int:pk>/evidence/", views_evidence.release_evidence, name="release_evidence"),
 ]

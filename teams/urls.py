@@ -1,15 +1,14 @@
-"""Signing in and out, and the home page: the top-level names the settings refer to
-(LOGIN_URL "login", LOGIN_REDIRECT_URL "dashboard", LOGOUT_REDIRECT_URL "login"), so this
-module has no namespace."""
+"""Signing in and out, the user's own pages and the audit trail: the top-level names the
+settings refer to (LOGIN_URL "login", LOGOUT_REDIRECT_URL "login"), so this module has no
+namespace. The home page ("dashboard", LOGIN_REDIRECT_URL) is the releases dashboard,
+mounted by relman/urls.py."""
 
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from releases.views import dashboard
 from teams import views
 
 urlpatterns = [
-    path("", dashboard, name="dashboard"),
     path(
         "login/",
         auth_views.LoginView.as_view(

@@ -114,10 +114,10 @@ def test_dashboard_remembers_filters_across_sign_in(
     expect(page.get_by_role("row", name=re.compile("GoodHealth"))).to_have_count(1)
     expect(page.get_by_role("row", name=re.compile("Manual Deployment"))).to_have_count(0)
     screenshot(page, "dashboard-remembered-filters")
-    page.get_by_role("link", name="Clear filters").click()
+    page.get_by_role("button", name="Clear filters").click()
     expect(page).to_have_url(f"{live_server.url}/")
     expect(page.get_by_role("row", name=re.compile("Manual Deployment"))).to_have_count(1)
-    expect(page.get_by_role("link", name="Clear filters")).to_have_count(0)
+    expect(page.get_by_role("button", name="Clear filters")).to_have_count(0)
 
 
 @pytest.fixture

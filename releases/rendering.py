@@ -1,0 +1,107 @@
+"""The markup of a deployment chip, written in one place.
+
+The dashboard has a cell per project and environment, thousands of them, and its live
+region asks for it again every two seconds: a template include per cell would take most of
+a second for 10,000 cells (bench/dashboard.py). So the chip is written here, in Python, and
+every other page shows it through the ``{% deployment_chip %}`` tag built on the same
+code. Its state badge is rendered by components/state_badge.html once per state, and every
+text is escaped here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
+
+from lifecycles.models import Environment
+from processes.models import Project
+from releases.choices import DeploymentState
+from releases.selectors import DashboardDeployment
+from relman.templatetags.relman_tags import iso, relative, state_badge, state_colour
+
+DEPLOYMENT_STATE_LABELS = dict(DeploymentState.choices)
+
+# Every value put in these is escaped or comes from this code (numbers, colours, times).
+CHIP = (
+    '<a class="chip chip--{colour}" href="{url}" title="{label}">{badge}'
+    '<span class="chip__text"><span class="chip__version">{version}</span>'
+    '<span class="chip__meta"><time datetime="{stamp}" title="{stamp}">{ago}</time></span>'
+    "</span></a>"
+)
+CHIP_CELL = '<td class="grid__cell">{chip}</td>'
+EMPTY_CELL = (
+    '<td class="grid__cell"><span class="muted" title="Not deployed to {environment} yet">—</span></td>'
+)
+NOT_IN_LIFECYCLE_CELL = '<td class="grid__cell grid__cell--na"><span class="visually-hidden">Not in {project}’s lifecycle</span></td>'
+
+
+class Chips:
+    """Writes deployment chips; one instance serves a page, so the state badges and the
+    URL prefix are worked out once, not per chip."""
+
+    def __init__(self) -> None:
+        self.now = timezone.now()
+        # Deployment.get_absolute_url without a reverse() per chip: '/deployments/'.
+        self.url_prefix = reverse("releases:deployment_detail", args=[0]).removesuffix("0/")
+        self.badges: dict[str, SafeString] = {}
+
+    def badge(self, state: str) -> SafeString:
+        if state not in self.badges:
+            html = render_to_string("components/state_badge.html", state_badge(state, compact=True))
+            self.badges[state] = mark_safe(html.strip())  # the template's own output
+        return self.badges[state]
+
+    def chip(self, *, pk: int, state: str, version: str, created_at: datetime) -> str:
+        stamp = iso(created_at)
+        return CHIP.format(
+            colour=state_colour(state),
+            url=f"{self.url_prefix}{pk}/",
+            label=escape(DEPLOYMENT_STATE_LABELS.get(state, state)),
+            badge=self.badge(state),
+            version=escape(version),
+            stamp=stamp,
+            ago=relative(created_at, self.now),
+        )
+
+
+class DashboardCells(Chips):
+    """Writes the dashboard's cells, a row at a time."""
+
+    def __init__(self, reached: dict[int, set[int]]):
+        super().__init__()
+        self.reached = reached
+
+    def row(
+        self, project: Project, environments: list[Environment], deployments: list[DashboardDeployment | None]
+    ) -> SafeString:
+        reached = self.reached[project.lifecycle_id]
+        return mark_safe(
+            "".join(
+                self.cell(project, environment, deployment, environment.pk in reached)
+                for environment, deployment in zip(environments, deployments, strict=True)
+            )
+        )
+
+    def cell(
+        self,
+        project: Project,
+        environment: Environment,
+        deployment: DashboardDeployment | None,
+        applies: bool,
+    ) -> str:
+        if deployment is None and applies:
+            return EMPTY_CELL.format(environment=escape(str(environment)))
+        if deployment is None:
+            return NOT_IN_LIFECYCLE_CELL.format(project=escape(str(project)))
+        chip = self.chip(
+            pk=deployment.pk,
+            state=deployment.state,
+            version=deployment.version,
+            created_at=deployment.created_at,
+        )
+        return CHIP_CELL.format(chip=chip)

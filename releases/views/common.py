@@ -1,0 +1,91 @@
+"""What the releases pages share: the htmx page-or-fragment answer, the second step of a
+destructive action, the intervention panel and My tasks' content (which an answer's htmx
+request refreshes too)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from releases import selectors
+from releases.models import Interruption
+from teams import permissions
+from teams.models import User
+
+
+def ids(values: list[str]) -> list[int]:
+    """The ids among query parameters; anything else is ignored."""
+    return [int(v) for v in values if v.isascii() and v.isdigit()]
+
+
+def page_or_partial(request: HttpRequest, page: str, partial: str, context: dict) -> HttpResponse:
+    """The partial for htmx (a live region refreshing itself), the page otherwise."""
+    response = render(request, partial if request.htmx else page, context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+def next_url(request: HttpRequest) -> str | None:
+    """The POST's ``next``, if it is a page of this site."""
+    url = request.POST.get("next") or ""
+    if url and url_has_allowed_host_and_scheme(url, {request.get_host()}, request.is_secure()):
+        return url
+    return None
+
+
+def confirm_page(
+    request: HttpRequest, *, title: str, question: str, accept: str, fields: dict[str, str], back: str
+) -> HttpResponse:
+    """The second step of a destructive action when the browser did not confirm it
+    (no JavaScript): the same POST again, with ``confirmed``."""
+    return render(
+        request,
+        "components/confirm_page.html",
+        {
+            "title": title,
+            "question": question,
+            "accept": accept,
+            "action": request.path,
+            "fields": {**fields, "confirmed": "1"},
+            "back": back,
+        },
+    )
+
+
+@dataclass
+class InterruptionPanel:
+    """What the user may do with a pending interruption, and why not."""
+
+    interruption: Interruption
+    is_assignee: bool
+    can_take: bool
+    can_take_over: bool
+    can_override: bool
+    refusal: str
+
+
+def interruption_panel(user: User, interruption: Interruption) -> InterruptionPanel:
+    """Reads nothing that is not already loaded but the user's teams and grants, which
+    are read once per request."""
+    held_by_me = interruption.assignee_id == user.pk
+    held_by_other = interruption.assignee_id is not None and not held_by_me
+    refusal = "" if held_by_me else permissions.take_refusal(user, interruption) or ""
+    return InterruptionPanel(
+        interruption=interruption,
+        is_assignee=held_by_me,
+        can_take=interruption.assignee_id is None and not refusal,
+        can_take_over=held_by_other and not refusal,
+        can_override=user.is_superuser and bool(refusal),
+        refusal=refusal,
+    )
+
+
+def task_list_context(request: HttpRequest) -> dict:
+    """My tasks: a panel per intervention waiting for the user."""
+    user = request.user
+    panels = [interruption_panel(user, i) for i in selectors.interruption_list_actionable(user)]
+    return {"title": "My tasks", "panels": panels}

@@ -1,0 +1,118 @@
+"""My tasks, and the answers to an intervention: take it, then proceed, abort, retry,
+ignore or fail."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.http import require_GET, require_POST
+
+from releases import services
+from releases.choices import Guidance, InterruptionResult
+from releases.models import Interruption
+from releases.views.common import confirm_page, page_or_partial, task_list_context
+from releases.views.deployments import after_action
+from relman.exceptions import DomainError
+from relman.http import client_ip
+
+# Answers that end a step badly; the page asks "are you sure?" before sending them.
+CONFIRMED_ANSWERS = {InterruptionResult.ABORT, Guidance.FAIL}
+
+ANSWER_MESSAGES = {
+    InterruptionResult.PROCEED: "Proceeded with {step}.",
+    InterruptionResult.ABORT: "Aborted {step}.",
+    Guidance.RETRY: "Retrying {step}.",
+    Guidance.IGNORE: "Ignored the failure of {step}.",
+    Guidance.FAIL: "Failed {step}.",
+}
+
+
+@login_required
+@require_GET
+def interruption_list(request: HttpRequest) -> HttpResponse:
+    """My tasks: the interventions waiting for the user, oldest first."""
+    return page_or_partial(
+        request,
+        "releases/interruption_list.html",
+        "releases/partials/_interruption_list.html",
+        task_list_context(request),
+    )
+
+
+def _visible_interruption(request: HttpRequest, pk: int) -> Interruption:
+    return get_object_or_404(
+        Interruption.objects.visible_to(request.user).select_related(
+            "deployment__release", "deployment__project", "deployment__environment", "step__release_step"
+        ),
+        pk=pk,
+    )
+
+
+@login_required
+@require_POST
+def interruption_take(request: HttpRequest, pk: int) -> HttpResponse:
+    """Assign to me; ``take_over`` from someone else; a superuser's ``override`` with a reason."""
+    interruption = _visible_interruption(request, pk)
+    take_over = bool(request.POST.get("take_over"))
+    override = bool(request.POST.get("override"))
+    try:
+        services.interruption_take(
+            interruption=interruption,
+            actor=request.user,
+            take_over=take_over,
+            override=override,
+            reason=request.POST.get("reason", ""),
+            source_ip=client_ip(request),
+        )
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{interruption.title} is assigned to you.")
+    return after_action(request, interruption.deployment)
+
+
+@login_required
+@require_POST
+def interruption_submit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Proceed or abort (a manual intervention), retry, ignore or fail (a guided failure),
+    with notes. Abort and fail are sent only once confirmed."""
+    interruption = _visible_interruption(request, pk)
+    result = request.POST.get("result", "")
+    guidance = request.POST.get("guidance", "")
+    notes = request.POST.get("notes", "")
+    answer = result or guidance
+    if answer in CONFIRMED_ANSWERS and not request.POST.get("confirmed"):
+        if request.htmx:
+            messages.warning(request, f"Confirm that you want to {answer} {interruption.title} first.")
+            return after_action(request, interruption.deployment)
+        fields = {
+            "result": result,
+            "guidance": guidance,
+            "notes": notes,
+            "next": request.POST.get("next", ""),
+        }
+        return confirm_page(
+            request,
+            title=f"{answer.capitalize()} {interruption.title}",
+            question=f"{answer.capitalize()} “{interruption.title}”? The step counts as failed; "
+            "later steps run only if their run condition allows.",
+            accept=answer.capitalize(),
+            fields={name: value for name, value in fields.items() if value},
+            back=interruption.deployment.get_absolute_url(),
+        )
+    try:
+        services.interruption_submit(
+            interruption=interruption,
+            actor=request.user,
+            result=result,
+            guidance=guidance,
+            notes=notes,
+            source_ip=client_ip(request),
+        )
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, ANSWER_MESSAGES[answer].format(step=interruption.step.name))
+    return after_action(request, interruption.deployment)

@@ -1,0 +1,115 @@
+"""A release's page and its deploy page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from lifecycles.models import Environment
+from lifecycles.progression import EnvironmentProgress
+from releases import selectors, services
+from releases.models import Deployment, Release
+from relman.exceptions import DomainError
+from relman.http import client_ip
+
+
+@dataclass
+class DeployOption:
+    progress: EnvironmentProgress
+    deployment: Deployment | None
+    refusal: str
+
+    @property
+    def environment(self) -> Environment:
+        return self.progress.environment
+
+
+def _visible_release(request: HttpRequest, pk: int) -> Release:
+    return get_object_or_404(
+        Release.objects.visible_to(request.user).select_related(
+            "project__group", "project__lifecycle", "created_by"
+        ),
+        pk=pk,
+    )
+
+
+@login_required
+@require_GET
+def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A release's notes and lifecycle progression, with Deploy buttons where allowed."""
+    release = _visible_release(request, pk)
+    deployments = selectors.release_deployments(request.user, release)
+    latest: dict[int, Deployment] = {}
+    for deployment in deployments:  # newest first
+        latest.setdefault(deployment.environment_id, deployment)
+    phases = [
+        (
+            phase,
+            [
+                DeployOption(
+                    env,
+                    latest.get(env.environment.pk),
+                    selectors.deploy_refusal(request.user, release.project, env),
+                )
+                for env in phase.environments
+            ],
+        )
+        for phase in services.release_progress(release)
+    ]
+    context = {
+        "title": f"{release.project} {release.version}",
+        "release": release,
+        "project": release.project,
+        "phases": phases,
+        "deployments": deployments,
+    }
+    return render(request, "releases/release_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def deployment_create(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: review what deploying the release to an environment will do. POST: deploy."""
+    release = _visible_release(request, pk)
+    slug = request.POST.get("environment") if request.method == "POST" else request.GET.get("environment")
+    environment = get_object_or_404(Environment, slug=slug or "")
+    if request.method == "POST":
+        try:
+            deployment = services.deployment_create(
+                release=release, environment=environment, actor=request.user, source_ip=client_ip(request)
+            )
+        except DomainError as exc:
+            messages.error(request, str(exc))
+            return redirect(release)
+        messages.success(request, f"Deploying {release.project} {release.version} to {environment}.")
+        return redirect(deployment)
+
+    progress = next(
+        (
+            e
+            for phase in services.release_progress(release)
+            for e in phase.environments
+            if e.environment == environment
+        ),
+        None,
+    )
+    if progress is None:
+        refusal = f"{environment} is not part of the lifecycle {release.project.lifecycle}."
+    else:
+        refusal = selectors.deploy_refusal(request.user, release.project, progress)
+    steps = release.steps.prefetch_related("responsible_teams", "environments", "excluded_environments")
+    context = {
+        "title": f"Deploy {release.project} {release.version} to {environment}",
+        "release": release,
+        "project": release.project,
+        "environment": environment,
+        "steps": steps.order_by("position"),
+        "refusal": refusal,
+        "redeploy": bool(progress and progress.reached),
+    }
+    return render(request, "releases/deployment_confirm.html", context)
