@@ -270,7 +270,7 @@ def bench_throughput(args, workers: Workers) -> None:
         noop_count = args.deployments * args.steps
         with paused(names):
             for _ in range(noop_count):
-                publish(deployment_advance_task, 0)
+                publish(deployment_advance_task.name, 0)
         started = time.perf_counter()
         drain(args.broker_url)
         noop_rate = noop_count / (time.perf_counter() - started)
@@ -280,7 +280,7 @@ def bench_throughput(args, workers: Workers) -> None:
         ids = [d.pk for d in deployments]
         with paused(names):
             for pk in ids:
-                publish(deployment_advance_task, pk)
+                publish(deployment_advance_task.name, pk)
         started = timezone.now()
         wait_for(
             lambda ids=ids: (

@@ -1,14 +1,18 @@
 """What happened, for reading. Releases are created with their process snapshot by the
 releases service, and deployments and interruptions change only through the engine, so the
-admin never adds them or edits their state."""
+admin never adds them or edits their state; what it may change (a release's notes,
+cancelling deployments) it changes through the same services as the pages and the API."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count
 from django.urls import NoReverseMatch
 from django.utils.html import format_html
 
+from releases import services
 from releases.models import Deployment, DeploymentStep, Interruption, Release, ReleaseStep
-from relman.admin import AuditedAdminMixin
+from relman.admin import ServiceAdminMixin
+from relman.exceptions import DomainError
+from relman.http import client_ip
 
 
 def _page_link(obj, label: str) -> str:
@@ -71,7 +75,7 @@ class ReleaseStepInline(ReadOnlyInline, admin.StackedInline):
 
 
 @admin.register(Release)
-class ReleaseAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class ReleaseAdmin(ServiceAdminMixin, admin.ModelAdmin):
     """Only the notes are editable; the rest is the record of what was released."""
 
     list_display = ("version", "project", "created_by", "created_at", "deployment_count")
@@ -94,8 +98,13 @@ class ReleaseAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def release_page(self, obj: Release) -> str:
         return _page_link(obj, f"Open release {obj.version}")
 
-    def audit_scope(self, obj):
-        return {"project": obj.project} if isinstance(obj, Release) else {}
+    def service_save(self, request, form, formsets, change):
+        return services.release_update(
+            release=Release.objects.select_related("project").get(pk=form.instance.pk),
+            notes=form.cleaned_data["notes"],
+            actor=request.user,
+            source_ip=client_ip(request),
+        )
 
     def has_add_permission(self, request):
         return False
@@ -164,10 +173,31 @@ class DeploymentAdmin(ReadOnlyAdmin):
     )
     readonly_fields = fields
     inlines = (DeploymentStepInline,)
+    actions = ("cancel_deployments",)
 
     def get_queryset(self, request):
         # The change page needs these too; a select_related here replaces list_select_related.
         return super().get_queryset(request).select_related(*self.list_select_related)
+
+    def has_cancel_permission(self, request) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+    @admin.action(description="Cancel selected deployments", permissions=["cancel"])
+    def cancel_deployments(self, request, queryset):
+        """Each through the cancel service, as on the deployment page: the deployer role is
+        checked and the cancel logged and audited; a refusal is reported, not fatal."""
+        cancelled = 0
+        for deployment in queryset.select_related("project", "environment"):
+            try:
+                services.deployment_cancel(
+                    deployment=deployment, actor=request.user, source_ip=client_ip(request)
+                )
+            except DomainError as exc:
+                self.message_user(request, f"Deployment {deployment.pk}: {exc}", messages.ERROR)
+            else:
+                cancelled += 1
+        if cancelled:
+            self.message_user(request, f"Cancelled {cancelled} deployment(s).", messages.SUCCESS)
 
     @admin.display(description="Task page")
     def task_page(self, obj: Deployment) -> str:

@@ -82,6 +82,20 @@ class Guidance(models.TextChoices):
     FAIL = "fail", "Fail"
 
 
+# The answers each kind of interruption takes, and the state each answer gives its step.
+INTERRUPTION_ANSWERS: dict[str, frozenset[str]] = {
+    InterruptionType.MANUAL_INTERVENTION: frozenset(InterruptionResult.values),
+    InterruptionType.GUIDED_FAILURE: frozenset(Guidance.values),
+}
+ANSWER_STEP_STATES: dict[str, str] = {
+    InterruptionResult.PROCEED: StepState.SUCCESS,
+    InterruptionResult.ABORT: StepState.ABORTED,
+    Guidance.RETRY: StepState.PENDING,
+    Guidance.IGNORE: StepState.SKIPPED,
+    Guidance.FAIL: StepState.FAILED,
+}
+
+
 class LogLevel(models.TextChoices):
     VERBOSE = "verbose", "Verbose"
     INFO = "info", "Info"

@@ -1,65 +1,83 @@
-"""The deployment engine: how a deployment moves from queued to finished.
+"""The deployment engine: the one place where a deployment, its steps and its interruptions
+change state. Services decide who may ask for a change and lock the rows; views, the API,
+the admin and tasks reach the engine only through them (or, for workers, through
+``deployment_advance`` and ``deployments_sweep``).
 
-Read top to bottom:
+The verbs, read top to bottom:
 
-1. ``deployment_advance`` is the only entry point workers call. It loops: take the next
-   decision under the deployment's row lock (``_decide``), and, when the decision is to
-   run a script, run it outside any transaction (``_run_script``); the next decision
-   first records its outcome (``_record_script_outcome``).
-2. ``_decide`` starts a queued deployment when its (project, environment) slot is free,
-   skips steps whose run condition or environment rules them out, raises an interruption
-   for a manual step (the deployment then waits for a person and the worker is free), or
-   claims a script step. When no step is left, the deployment finishes, the slot passes to
-   the next queued deployment, and the lifecycle's automatic environments are deployed.
-   A ``Decision`` collects what it changes and writes it once, before commit.
-3. ``deployments_sweep`` finds what should be moving and is not (a lost message, a worker
+1. ``queue`` creates a deployment with its steps; ``deploy_automatic`` queues a release, as
+   the system, to the automatic environments its lifecycle now opens.
+2. ``deployment_advance`` is what workers call. Under the deployment's row lock it takes
+   the next decision (``_decide``): ``start`` a queued deployment when its (project,
+   environment) slot is free, skip steps whose run condition or environment rules them out,
+   raise an interruption for a manual step (the deployment then waits for a person and the
+   worker is free), claim a script step — which it then runs outside any transaction
+   through a ``releases.runner.Runner`` — or ``finish`` when no step is left.
+3. ``assign`` and ``answer`` are a person taking and answering an interruption; an answer
+   ``resume``s the deployment. ``cancel`` stops a deployment from any unfinished state.
+4. ``deployments_sweep`` finds what should be moving and is not (a lost message, a worker
    killed mid-script) and repairs it.
 
-PostgreSQL holds the truth. Every state change happens under a row lock inside a
-transaction that also writes its task-log lines; messages are published after commit.
-Running ``deployment_advance`` twice, or on two workers at once, changes nothing the second
-time: only the holder of the row lock decides, a step changes state only from the state
-it was read in, and a claimed step is not claimed again.
+Where the coming transitions go: a scheduled start is a condition in ``start``; a script
+run on an agent is another ``releases.runner.Runner``, chosen in ``_run_script``; a quorum is counted in
+``answer`` before the step moves; a timeout is the sweep calling ``answer`` as the system.
+
+PostgreSQL holds the truth. Every change happens under the deployment's row lock inside a
+transaction that also writes its task-log lines and audit event; Celery messages are
+published after commit. Running ``deployment_advance`` twice, or on two workers at once,
+changes nothing the second time: only the holder of the row lock decides, a step changes
+state only from the state it was read in, and a claimed step is not claimed again.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import selectors
-import shutil
-import signal
-import subprocess
-import tempfile
-import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from lifecycles import progression
+from lifecycles.models import Environment, PhaseEnvironment
 from processes.choices import RunCondition, StepKind
 from processes.models import Project
+from releases import permissions, selectors
 from releases.choices import (
+    ANSWER_STEP_STATES,
+    DEPLOYMENT_TERMINAL,
     DEPLOYMENT_TRANSITIONS,
+    INTERRUPTION_ANSWERS,
     MAX_RETRIES_PER_STEP,
     STEP_FAILURES,
     STEP_TRANSITIONS,
     DeploymentState,
+    InterruptionResult,
     InterruptionType,
     LogLevel,
     StepState,
 )
-from releases.models import Deployment, DeploymentStep, Interruption, TaskLogEntry
-from relman.exceptions import Conflict
+from releases.models import (
+    HOLDS_SLOT,
+    Deployment,
+    DeploymentStep,
+    Interruption,
+    Release,
+    ReleaseStep,
+    TaskLogEntry,
+)
+from releases.runner import Job, LocalRunner, Outcome
+from relman.exceptions import Conflict, InvalidInput
 from relman.queue import enqueue_on_commit, publish
-from teams.permissions import team_names
+from teams.models import User, team_names
 from teams.services import audit_record
 
 logger = logging.getLogger(__name__)
 
+# The Celery task that runs deployment_advance (releases.tasks binds to this name).
+ADVANCE_TASK = "releases.tasks.deployment_advance_task"
 WORKER_LOST = "Worker lost while running this step"
 
 
@@ -67,7 +85,90 @@ class InvalidTransition(Conflict):
     code = "invalid_transition"
 
 
-# --- the loop ---------------------------------------------------------------------------
+# --- 1. queueing -------------------------------------------------------------------------
+
+
+def queue(
+    *,
+    release: Release,
+    environment: Environment,
+    actor: User | None,
+    guided_failure: bool | None = None,
+    source_ip: str | None = None,
+) -> Deployment:
+    """A new queued deployment of the release's snapshot, with a step per release step
+    (those that do not apply to the environment skipped, with the reason); a worker starts
+    it after commit. The caller has checked that ``actor`` may (None: the system)."""
+    project = release.project
+    deployment = Deployment.objects.create(
+        release=release,
+        project=project,
+        environment=environment,
+        created_by=actor,
+        guided_failure=project.guided_failure if guided_failure is None else guided_failure,
+    )
+    by = actor.label if actor else "System (lifecycle automatic deployment)"
+    decision = Decision(deployment)
+    decision.log(f"Queued by {by}: {project} {release.version} to {environment}.")
+    steps = []
+    for release_step in release.steps.prefetch_related("environments", "excluded_environments").order_by(
+        "position"
+    ):
+        skip = _not_applicable(release_step, environment)
+        steps.append(
+            DeploymentStep(
+                deployment=deployment,
+                release_step=release_step,
+                position=release_step.position,
+                state=StepState.SKIPPED if skip else StepState.PENDING,
+                skip_reason=skip,
+            )
+        )
+    DeploymentStep.objects.bulk_create(steps)
+    for step in steps:
+        if step.skip_reason:
+            decision.log(f"{step.title} skipped: {step.skip_reason}", step=step, level=LogLevel.VERBOSE)
+    decision.write()
+    audit_record(
+        actor=actor,
+        action="deployment.created",
+        subject=deployment,
+        project=project,
+        environment=environment,
+        changes={"release": release.version, "guided_failure": deployment.guided_failure},
+        source_ip=source_ip,
+    )
+    enqueue_advance(deployment.pk)
+    return deployment
+
+
+def _not_applicable(release_step: ReleaseStep, environment: Environment) -> str:
+    """Why the step does not run in this environment, or "" when it does."""
+    if not release_step.enabled:
+        return "the step is disabled."
+    only = list(release_step.environments.all())
+    if only and environment not in only:
+        return f"the step runs only in {', '.join(e.name for e in only)}."
+    if environment in release_step.excluded_environments.all():
+        return f"the step is excluded from {environment}."
+    return ""
+
+
+def deploy_automatic(release: Release) -> list[Deployment]:
+    """Queues the release, as the system, to every automatic environment of its lifecycle
+    that is open now and not yet reached (lifecycle rule 4); nothing for a disabled project."""
+    project = release.project
+    if not PhaseEnvironment.objects.filter(phase__lifecycle_id=project.lifecycle_id, automatic=True).exists():
+        return []  # most lifecycles have none: no need to work out the whole progression
+    progress = selectors.release_progress(release)
+    return [
+        queue(release=release, environment=environment, actor=None)
+        for environment in progression.automatic_targets(progress)
+        if permissions.deploy_refusal(None, release, environment, progress) is None
+    ]
+
+
+# --- 2. the worker's loop ----------------------------------------------------------------
 
 
 def deployment_advance(deployment_id: int) -> None:
@@ -82,7 +183,7 @@ def deployment_advance(deployment_id: int) -> None:
         running = _decide(deployment_id, running, related)
         if running is None:
             return
-        running.outcome = _run_script(running.step, related.script_variables())
+        running.outcome = _run_script(running.step, related)
 
 
 @dataclass
@@ -92,14 +193,14 @@ class Running:
 
     step: DeploymentStep
     steps: list[DeploymentStep]
-    outcome: ScriptOutcome | None = None
+    outcome: Outcome | None = None
 
 
 @transaction.atomic
 def _decide(deployment_id: int, ran: Running | None = None, related: Related | None = None) -> Running | None:
     """Records the outcome of the script step this worker just ran, if any, then takes the
     next decision for the deployment; returns the script step it claimed."""
-    deployment = _lock(deployment_id)
+    deployment = _lock_raw(deployment_id)
     if deployment is None:
         return None
     decision = Decision(deployment, related)
@@ -115,11 +216,11 @@ def _decide(deployment_id: int, ran: Running | None = None, related: Related | N
     return claimed
 
 
-def _lock(deployment_id: int) -> Deployment | None:
-    """The deployment's own row, locked until the transaction ends. Every decision starts
-    here, so it is written as SQL: building the same query with the ORM costs three times
-    what the database takes to answer it (bench/README.md). No joins: most decisions need
-    nothing else, and the few that do read the rest once per task (``Related``)."""
+def _lock_raw(deployment_id: int) -> Deployment | None:
+    """The deployment's own row, locked until the transaction ends. Every worker decision
+    starts here, so it is written as SQL: building the same query with the ORM costs three
+    times what the database takes to answer it (bench/README.md). No joins: most decisions
+    need nothing else, and the few that do read the rest once per task (``Related``)."""
     sql = f"SELECT * FROM {Deployment._meta.db_table} WHERE {Deployment._meta.pk.column} = %s"
     if connection.features.has_select_for_update:
         sql += " FOR UPDATE"
@@ -128,7 +229,7 @@ def _lock(deployment_id: int) -> Deployment | None:
 
 def _next_step(decision: Decision, steps: list[DeploymentStep] | None) -> Running | None:
     deployment = decision.deployment
-    if deployment.state == DeploymentState.QUEUED and not _start(decision):
+    if deployment.state == DeploymentState.QUEUED and not start(decision):
         return None
     if deployment.state != DeploymentState.EXECUTING:
         return None
@@ -152,7 +253,7 @@ def _next_step(decision: Decision, steps: list[DeploymentStep] | None) -> Runnin
             return None
         _claim_script(decision, step)
         return Running(step=step, steps=steps)
-    _finish(decision, failed=failed)
+    finish(decision, failed=failed)
     return None
 
 
@@ -175,7 +276,7 @@ def _run_condition_allows(condition: str, failed: bool) -> bool:
 # --- starting: the (project, environment) slot ------------------------------------------
 
 
-def _start(decision: Decision) -> bool:
+def start(decision: Decision) -> bool:
     """Queued → executing when the deployment is first in line and its slot is free."""
     deployment = decision.deployment
     # One lock per project serialises every slot decision for its environments.
@@ -183,7 +284,7 @@ def _start(decision: Decision) -> bool:
     ahead = Q(state=DeploymentState.QUEUED) & (
         Q(queued_at__lt=deployment.queued_at) | Q(queued_at=deployment.queued_at, pk__lt=deployment.pk)
     )
-    if _others_in_slot(deployment).filter(_HOLDS_SLOT | ahead).exists():
+    if Deployment.objects.in_slot_of(deployment).filter(HOLDS_SLOT | ahead).exists():
         return False
     resumed = deployment.started_at is not None
     decision.transition(DeploymentState.EXECUTING, started_at=deployment.started_at or timezone.now())
@@ -195,13 +296,6 @@ def _start(decision: Decision) -> bool:
     return True
 
 
-# A deployment holds its slot while it executes, or while it waits on an interruption that
-# blocks deployments.
-_HOLDS_SLOT = Q(state=DeploymentState.EXECUTING) | Q(
-    state=DeploymentState.WAITING, interruptions__pending=True, interruptions__blocks_deployments=True
-)
-
-
 def resume(decision: Decision, *, held_slot: bool) -> None:
     """A person answered the interruption the deployment waited on. One that held its slot
     while it waited executes again; one that let others run queues for its slot again, and
@@ -210,24 +304,11 @@ def resume(decision: Decision, *, held_slot: bool) -> None:
         decision.transition(DeploymentState.EXECUTING)
         return
     decision.transition(DeploymentState.QUEUED)
-    _start(decision)
+    start(decision)
 
 
-def _others_in_slot(deployment: Deployment):
-    return Deployment.objects.filter(
-        project_id=deployment.project_id, environment_id=deployment.environment_id
-    ).exclude(pk=deployment.pk)
-
-
-def slot_holder(deployment: Deployment) -> Deployment | None:
-    """The other deployment holding this deployment's (project, environment) slot."""
-    return _others_in_slot(deployment).filter(_HOLDS_SLOT).select_related("release").first()
-
-
-def pass_slot_on(deployment: Deployment) -> None:
+def _pass_slot_on(deployment: Deployment) -> None:
     """After commit, wakes the deployment first in line for this deployment's slot."""
-    from releases.tasks import deployment_advance_task
-
     project_id, environment_id = deployment.project_id, deployment.environment_id
 
     def wake_next() -> None:
@@ -240,15 +321,13 @@ def pass_slot_on(deployment: Deployment) -> None:
             .first()
         )
         if next_pk is not None:
-            publish(deployment_advance_task, next_pk)
+            publish(ADVANCE_TASK, next_pk)
 
     transaction.on_commit(wake_next)
 
 
 def enqueue_advance(deployment_id: int) -> None:
-    from releases.tasks import deployment_advance_task
-
-    enqueue_on_commit(deployment_advance_task, deployment_id)
+    enqueue_on_commit(ADVANCE_TASK, deployment_id)
 
 
 # --- manual steps -----------------------------------------------------------------------
@@ -282,17 +361,10 @@ def _raise_manual_intervention(decision: Decision, step: DeploymentStep) -> None
     )
     decision.transition(DeploymentState.WAITING)
     if not release_step.block_deployments:
-        pass_slot_on(deployment)
+        _pass_slot_on(deployment)
 
 
 # --- script steps -----------------------------------------------------------------------
-
-
-@dataclass
-class ScriptOutcome:
-    exit_code: int | None
-    timed_out: bool = False
-    cancelled: bool = False
 
 
 def _claim_script(decision: Decision, step: DeploymentStep) -> None:
@@ -302,152 +374,42 @@ def _claim_script(decision: Decision, step: DeploymentStep) -> None:
     decision.log(f"== Running: {step.title}{attempt} ==", step=step)
 
 
-def _run_script(step: DeploymentStep, variables: dict[str, str]) -> ScriptOutcome:
-    """Runs the step's script as a subprocess, streaming its output into the task log line
-    by line, touching the heartbeat, and stopping it on timeout or cancellation."""
+def _run_script(step: DeploymentStep, related: Related) -> Outcome:
+    """Runs the claimed step's script outside any transaction; its lines go to the task log
+    as they come, and it stops when the step is no longer wanted."""
     release_step = step.release_step
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-        "LANG": os.environ.get("LANG", "C.UTF-8"),
-        **variables,
-    }
-    with tempfile.TemporaryDirectory(prefix=f"relman-{step.deployment_id}-") as workdir:
-        env["HOME"] = workdir
-        script_path = os.path.join(workdir, "step.sh")
-        with open(script_path, "w") as fh:
-            fh.write(release_step.script)
-        try:
-            process = subprocess.Popen(
-                _script_command(script_path),
-                cwd=workdir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,  # so a timeout or cancel stops the whole tree
-            )
-        except OSError as exc:
-            log(step.deployment, f"Could not start the script: {exc}", step=step, level=LogLevel.ERROR)
-            return ScriptOutcome(exit_code=None)
-        return _supervise(process, step, release_step.timeout_seconds)
+    job = Job(
+        script=release_step.script,
+        variables=related.script_variables(),
+        timeout_seconds=release_step.timeout_seconds,
+        label=str(step.deployment_id),
+    )
+    return LocalRunner().run(job, StepReporter(step))
 
 
-def _script_command(script_path: str) -> list[str]:
-    """The shell running the script, under ``setpriv --pdeathsig KILL`` where util-linux
-    has it: if the worker is killed, the script is killed too, so the sweep's "worker lost"
-    verdict is true and no orphan keeps changing the target. (A ``preexec_fn`` would do the
-    same but makes every spawn from a large worker process ten times slower.)"""
-    command = [settings.RELMAN_SCRIPT_SHELL, script_path]
-    return [_SETPRIV, "--pdeathsig", "KILL", *command] if _SETPRIV else command
-
-
-_SETPRIV = shutil.which("setpriv")
-
-
-def _supervise(process: subprocess.Popen, step: DeploymentStep, timeout: int) -> ScriptOutcome:
-    """Reads the script's stdout (info) and stderr (error) as they come, writing lines to
-    the task log in small batches so the page shows them live; stops the script when its
-    timeout passes or its deployment no longer wants it (cancelled)."""
-    output = _Output(step)
-    selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ, LogLevel.INFO)
-    selector.register(process.stderr, selectors.EVENT_READ, LogLevel.ERROR)
-    deadline = time.monotonic() + timeout
-    heartbeat_every = settings.RELMAN_SCRIPT_HEARTBEAT_SECONDS
-    next_heartbeat = time.monotonic() + heartbeat_every
-    outcome: ScriptOutcome | None = None
-    while selector.get_map():
-        for key, _ in selector.select(timeout=_LOG_FLUSH_SECONDS):
-            chunk = os.read(key.fd, 65536)
-            if chunk:
-                output.add(key.fileobj, key.data, chunk)
-            else:
-                output.close(key.fileobj, key.data)
-                selector.unregister(key.fileobj)
-        output.write_if_due()
-        now = time.monotonic()
-        if outcome is None and now >= deadline:
-            outcome = ScriptOutcome(exit_code=None, timed_out=True)
-            _stop(process)
-        if now >= next_heartbeat:
-            next_heartbeat = now + heartbeat_every
-            still_wanted = DeploymentStep.objects.filter(
-                pk=step.pk, state=StepState.RUNNING, deployment__state=DeploymentState.EXECUTING
-            ).update(heartbeat_at=timezone.now())
-            if not still_wanted and outcome is None:
-                outcome = ScriptOutcome(exit_code=None, cancelled=True)
-                _stop(process)
-    selector.close()
-    output.write()
-    exit_code = process.wait()
-    if outcome is not None:
-        outcome.exit_code = exit_code
-        return outcome
-    return ScriptOutcome(exit_code=exit_code)
-
-
-_LOG_FLUSH_SECONDS = 0.2
-_LONGEST_LINE = 64 * 1024
-
-
-class _Output:
-    """A script's output, cut into task-log lines: a line is written at most
-    _LOG_FLUSH_SECONDS after it was printed, or with the next 50."""
+class StepReporter:
+    """A running script's side of the engine: its lines become task-log entries of the step,
+    and its heartbeat keeps the sweep away while the step is still running in an executing
+    deployment (a cancelled one says no, and the runner stops the script)."""
 
     def __init__(self, step: DeploymentStep):
         self.step = step
-        self.partial: dict[object, bytes] = {}
-        self.batch: list[TaskLogEntry] = []
-        self.since = 0.0
 
-    def add(self, stream, level: str, chunk: bytes) -> None:
-        *lines, rest = (self.partial.get(stream, b"") + chunk).split(b"\n")
-        while len(rest) > _LONGEST_LINE:  # a line that never ends is written in pieces
-            lines.append(rest[:_LONGEST_LINE])
-            rest = rest[_LONGEST_LINE:]
-        self.partial[stream] = rest
-        for line in lines:
-            for start in range(0, max(len(line), 1), _LONGEST_LINE):
-                self._line(level, line[start : start + _LONGEST_LINE])
-
-    def close(self, stream, level: str) -> None:
-        rest = self.partial.pop(stream, b"")
-        if rest:
-            self._line(level, rest)
-
-    def _line(self, level: str, raw: bytes) -> None:
-        if not self.batch:
-            self.since = time.monotonic()
-        text = raw.decode("utf-8", errors="replace").rstrip("\r")
-        self.batch.append(
+    def lines(self, lines: list[tuple[str, str]]) -> None:
+        TaskLogEntry.objects.bulk_create(
             TaskLogEntry(deployment_id=self.step.deployment_id, step=self.step, level=level, message=text)
+            for level, text in lines
         )
 
-    def write_if_due(self) -> None:
-        if len(self.batch) >= 50 or (self.batch and time.monotonic() - self.since >= _LOG_FLUSH_SECONDS):
-            self.write()
-
-    def write(self) -> None:
-        if self.batch:
-            TaskLogEntry.objects.bulk_create(self.batch)
-            self.batch = []
+    def heartbeat(self) -> bool:
+        return bool(
+            DeploymentStep.objects.filter(
+                pk=self.step.pk, state=StepState.RUNNING, deployment__state=DeploymentState.EXECUTING
+            ).update(heartbeat_at=timezone.now())
+        )
 
 
-def _stop(process: subprocess.Popen, grace_seconds: float = 5.0) -> None:
-    """Terminate the script's process group, then kill it if it does not exit."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=grace_seconds)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def _record_script_outcome(decision: Decision, step: DeploymentStep, outcome: ScriptOutcome) -> bool:
+def _record_script_outcome(decision: Decision, step: DeploymentStep, outcome: Outcome) -> bool:
     """Under the deployment's lock: the step succeeded, failed, or was cancelled. Returns
     False when the step was no longer running (the sweep decided its fate meanwhile)."""
     if outcome.cancelled or decision.deployment.state == DeploymentState.CANCELLED:
@@ -465,10 +427,10 @@ def _record_script_outcome(decision: Decision, step: DeploymentStep, outcome: Sc
         reason = "The script could not be started."
     else:
         reason = f"The script exited with code {outcome.exit_code}."
-    return step_failed(decision, step, reason, exit_code=outcome.exit_code)
+    return _step_failed(decision, step, reason, exit_code=outcome.exit_code)
 
 
-def step_failed(
+def _step_failed(
     decision: Decision, step: DeploymentStep, reason: str, *, exit_code: int | None = None
 ) -> bool:
     """A running script step failed: ask a person when guided failure is on (and retries
@@ -505,7 +467,9 @@ def step_failed(
 # --- finishing --------------------------------------------------------------------------
 
 
-def _finish(decision: Decision, *, failed: bool) -> None:
+def finish(decision: Decision, *, failed: bool) -> None:
+    """Executing → success or failed once no step is left; the slot passes to the next in
+    line and, on success, the lifecycle's automatic environments are deployed."""
     deployment = decision.deployment
     decision.related.attach(deployment)
     state = DeploymentState.FAILED if failed else DeploymentState.SUCCESS
@@ -524,14 +488,217 @@ def _finish(decision: Decision, *, failed: bool) -> None:
         decision.log(f"Deployment to {deployment.environment} succeeded.")
     # Written now, so that the automatic deployments below see this one's success.
     decision.write()
-    pass_slot_on(deployment)
+    _pass_slot_on(deployment)
     if not failed:
-        from releases.services import release_deploy_automatic
-
-        release_deploy_automatic(release=deployment.release)
+        deploy_automatic(deployment.release)
 
 
-# --- the sweep --------------------------------------------------------------------------
+# --- 3. people: interruptions and cancelling ---------------------------------------------
+#
+# The caller holds the row locks: the deployment's first, then the interruption's (the
+# order the worker's decisions and cancel take them in, so no two of these deadlock).
+
+
+def lock(deployment_id: int) -> Deployment:
+    """The deployment, locked until the transaction ends. The joined rows only give names
+    to the log and the audit trail; the deployment's own row is the one read after the lock."""
+    return (
+        Deployment.objects.select_for_update(of=("self",))
+        .select_related("project", "release", "environment")
+        .get(pk=deployment_id)
+    )
+
+
+def lock_interruption(interruption_id: int) -> Interruption:
+    """The interruption, locked. No select_related: after waiting for the lock, PostgreSQL
+    returns the locked row's new version but joined rows as they were, so a joined
+    assignee would be stale."""
+    return Interruption.objects.select_for_update().get(pk=interruption_id)
+
+
+def check_open(interruption: Interruption) -> None:
+    """Refuses (409) an interruption that was already answered, or closed by a cancel."""
+    if interruption.pending:
+        return
+    if interruption.submitted_by_id:
+        raise Conflict(
+            f"{interruption.title} was already submitted by {interruption.submitted_by.label}"
+            f" at {_iso(interruption.submitted_at)}.",
+            code="already_submitted",
+        )
+    raise Conflict(f"{interruption.title} is closed: the deployment was cancelled.", code="already_closed")
+
+
+def check_answer(interruption: Interruption, *, result: str, guidance: str) -> str:
+    """The answer (``result`` for a manual intervention, ``guidance`` for a guided failure);
+    refuses (400) one the interruption's type does not take, or both at once."""
+    if interruption.type == InterruptionType.MANUAL_INTERVENTION:
+        if guidance or result not in INTERRUPTION_ANSWERS[interruption.type]:
+            raise InvalidInput(
+                'A manual intervention is answered with result "proceed" or "abort".', code="invalid_result"
+            )
+        return result
+    if result or guidance not in INTERRUPTION_ANSWERS[interruption.type]:
+        raise InvalidInput(
+            'A guided failure is answered with guidance "retry", "ignore" or "fail".', code="invalid_guidance"
+        )
+    return guidance
+
+
+def assign(
+    deployment: Deployment,
+    interruption: Interruption,
+    actor: User,
+    *,
+    previous: User | None,
+    override_reason: str = "",
+    source_ip: str | None = None,
+) -> None:
+    """The interruption is now ``actor``'s (taken, taken over, or by a superuser's override
+    with a reason), logged and audited."""
+    interruption.assignee = actor
+    interruption.taken_at = timezone.now()
+    interruption.save(update_fields=["assignee", "taken_at"])
+    decision = Decision(deployment)
+    if override_reason:
+        decision.log(
+            f"OVERRIDE: {actor.label} (superuser, not in the responsible teams) took responsibility"
+            f" for {interruption.title}. Reason: {override_reason}",
+            step=interruption.step,
+            level=LogLevel.WARNING,
+        )
+    elif previous is not None:
+        decision.log(
+            f"{actor.label} took over {interruption.title} from {previous.label}.",
+            step=interruption.step,
+            level=LogLevel.WARNING,
+        )
+    else:
+        decision.log(f"{interruption.title} assigned to {actor.label}.", step=interruption.step)
+    decision.write()
+    audit_record(
+        actor=actor,
+        action="interruption.overridden" if override_reason else "interruption.taken",
+        subject=interruption,
+        project=deployment.project,
+        environment=deployment.environment,
+        changes={
+            "assignee": [previous.username if previous else None, actor.username],
+            **({"reason": override_reason} if override_reason else {}),
+        },
+        source_ip=source_ip,
+    )
+
+
+_ANSWER_LINES = {
+    StepState.SUCCESS: ("== Success: {title} ==", LogLevel.INFO),
+    StepState.ABORTED: ("== Aborted: {title} ==", LogLevel.ERROR),
+    StepState.PENDING: ("Retrying {title}.", LogLevel.WARNING),
+    StepState.SKIPPED: ("== Ignored failure: {title} ==", LogLevel.WARNING),
+    StepState.FAILED: ("== Failed: {title} ==", LogLevel.ERROR),
+}
+
+
+def answer(
+    deployment: Deployment,
+    interruption: Interruption,
+    actor: User,
+    *,
+    choice: str,
+    notes: str = "",
+    source_ip: str | None = None,
+) -> None:
+    """The assignee answers an open interruption (``check_open``, ``check_answer``): its
+    step moves as ``ANSWER_STEP_STATES`` says, the deployment resumes, and a worker takes
+    it on after commit. Logged ("Submitted by: Sarah (DBA Team) at …") and audited."""
+    step = interruption.step
+    decision = Decision(deployment)
+    resume(decision, held_slot=interruption.blocks_deployments)
+    now = timezone.now()
+    is_result = interruption.type == InterruptionType.MANUAL_INTERVENTION
+    interruption.pending = False
+    interruption.result = choice if is_result else ""
+    interruption.guidance = "" if is_result else choice
+    interruption.notes = notes
+    interruption.submitted_by = actor
+    interruption.submitted_at = now
+    interruption.save(
+        update_fields=["pending", "result", "guidance", "notes", "submitted_by", "submitted_at"]
+    )
+
+    state = ANSWER_STEP_STATES[choice]
+    fields = {"finished_at": now} if state != StepState.PENDING else {}
+    if state == StepState.SKIPPED:
+        fields["skip_reason"] = "Failure ignored by choice."
+    set_step_state(step, state, **fields)
+    line, level = _ANSWER_LINES[state]
+    decision.log(line.format(title=step.title), step=step, level=level)
+    if choice == InterruptionResult.PROCEED:
+        decision.log(f"{step.name} completed", "Resuming after completion", step=step, level=LogLevel.VERBOSE)
+    decision.log(
+        f"Submitted by: {_who(actor, interruption)} at {_iso(now)}",
+        f"Result: {choice.capitalize()}",
+        *([f"Notes: {notes}"] if notes else []),
+        step=step,
+    )
+    decision.write()
+    audit_record(
+        actor=actor,
+        action="interruption.submitted",
+        subject=interruption,
+        project=deployment.project,
+        environment=deployment.environment,
+        changes={"result": interruption.result, "guidance": interruption.guidance, "notes": notes},
+        source_ip=source_ip,
+    )
+    enqueue_advance(deployment.pk)
+
+
+def _who(actor: User, interruption: Interruption) -> str:
+    """``Sarah (DBA Team)``: the submitter and the responsible teams they belong to."""
+    mine = list(
+        interruption.responsible_teams.filter(members=actor).order_by("name").values_list("name", flat=True)
+    )
+    return f"{actor.label} ({', '.join(mine)})" if mine else actor.label
+
+
+def cancel(deployment: Deployment, actor: User, *, source_ip: str | None = None) -> None:
+    """Cancels a queued, executing or waiting deployment at once; a running script is
+    stopped by its runner within a heartbeat. Pending interruptions are closed and pending
+    steps skipped. Cancelling a cancelled deployment changes nothing; one that already
+    succeeded or failed is refused (409)."""
+    if deployment.state == DeploymentState.CANCELLED:
+        return
+    if deployment.state in DEPLOYMENT_TERMINAL:
+        raise Conflict(
+            f"This deployment already finished ({deployment.get_state_display().lower()});"
+            " there is nothing to cancel.",
+            code="already_finished",
+        )
+    was = deployment.state
+    now = timezone.now()
+    reason = f"Cancelled by {actor.label}."
+    deployment.interruptions.filter(pending=True).update(pending=False, notes=reason)
+    for step in deployment.steps.filter(state__in=[StepState.PENDING, StepState.WAITING]):
+        set_step_state(step, StepState.SKIPPED, skip_reason=reason, finished_at=now)
+    decision = Decision(deployment)
+    decision.transition(DeploymentState.CANCELLED, finished_at=now)
+    decision.log(f"Deployment cancelled by {actor.label} at {_iso(now)}.", level=LogLevel.WARNING)
+    decision.write()
+    audit_record(
+        actor=actor,
+        action="deployment.cancelled",
+        subject=deployment,
+        project=deployment.project,
+        environment=deployment.environment,
+        changes={"state": [was, DeploymentState.CANCELLED]},
+        source_ip=source_ip,
+    )
+    if was != DeploymentState.QUEUED:
+        _pass_slot_on(deployment)
+
+
+# --- 4. the sweep -----------------------------------------------------------------------
 
 
 def deployments_sweep() -> dict[str, int]:
@@ -568,20 +735,20 @@ def deployments_sweep() -> dict[str, int]:
 
 
 @transaction.atomic
-def _fail_lost_script(step_id: int, stale) -> int:
+def _fail_lost_script(step_id: int, stale: datetime) -> int:
     step = DeploymentStep.objects.select_related("release_step").get(pk=step_id)
     deployment = Deployment.objects.select_for_update().get(pk=step.deployment_id)
     step.refresh_from_db()
     if step.state != StepState.RUNNING or (step.heartbeat_at and step.heartbeat_at >= stale):
         return 0
     decision = Decision(deployment)
-    step_failed(decision, step, WORKER_LOST)
+    _step_failed(decision, step, WORKER_LOST)
     decision.write()
     enqueue_advance(deployment.pk)
     return 1
 
 
-# --- shared helpers ---------------------------------------------------------------------
+# --- what every verb writes with ----------------------------------------------------------
 
 
 class Related:
@@ -618,7 +785,7 @@ class Related:
 
 
 class Decision:
-    """What one decision does to a deployment its caller holds locked.
+    """What one verb does to a deployment its caller holds locked.
 
     Transitions change the deployment in memory and task-log lines are collected; ``write``
     saves them together before the transaction commits: one UPDATE and one INSERT, however
@@ -632,7 +799,7 @@ class Decision:
         self._lines: list[TaskLogEntry] = []
 
     def transition(self, state: str, **fields) -> None:
-        """Applies an allowed transition."""
+        """Applies an allowed transition (``DEPLOYMENT_TRANSITIONS``)."""
         deployment = self.deployment
         if state not in DEPLOYMENT_TRANSITIONS[deployment.state]:
             raise InvalidTransition(
@@ -659,8 +826,9 @@ class Decision:
 
 
 def set_step_state(step: DeploymentStep, state: str, **fields) -> bool:
-    """Applies an allowed transition, guarded: only if the step is still in the state it
-    was read in. Returns whether it was (under its deployment's lock it always is)."""
+    """Applies an allowed transition (``STEP_TRANSITIONS``), guarded: only if the step is
+    still in the state it was read in. Returns whether it was (under its deployment's lock
+    it always is)."""
     if state not in STEP_TRANSITIONS[step.state]:
         raise InvalidTransition(f"{step.title} is {step.state} and cannot become {state}.")
     if not DeploymentStep.objects.filter(pk=step.pk, state=step.state).update(state=state, **fields):
@@ -671,11 +839,5 @@ def set_step_state(step: DeploymentStep, state: str, **fields) -> bool:
     return True
 
 
-def log(
-    deployment: Deployment, *messages: str, step: DeploymentStep | None = None, level: str = LogLevel.INFO
-) -> None:
-    """Appends lines to the task log now, for a change that takes no decision (taking an
-    interruption, a script that could not start)."""
-    decision = Decision(deployment)
-    decision.log(*messages, step=step, level=level)
-    decision.write()
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

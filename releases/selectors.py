@@ -10,13 +10,14 @@ from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.urls import reverse
 
 from lifecycles.models import Environment, PhaseEnvironment
-from lifecycles.progression import EnvironmentProgress, lifecycle_phases
+from lifecycles.progression import PhaseProgress, evaluate, lifecycle_phases
 from processes.models import Project
+from releases.choices import DeploymentState
 from releases.models import Deployment, Interruption, Release
+from releases.permissions import deploy_refusal
 from teams.choices import Role
 from teams.models import User
-from teams.permissions import can_deploy as can_deploy_to
-from teams.permissions import scope_q
+from teams.scoping import scope_q
 
 
 def interruption_list_actionable(user: User) -> QuerySet[Interruption]:
@@ -136,10 +137,8 @@ def latest_deployments(user: User, projects: list[Project], environments: list[E
 
 
 def deployment_queue_position(deployment: Deployment) -> Deployment | None:
-    """For a queued deployment: the deployment it waits behind, if any."""
-    from releases.engine import slot_holder
-
-    return slot_holder(deployment)
+    """For a queued deployment: the deployment holding its slot, which it waits behind."""
+    return Deployment.objects.in_slot_of(deployment).holding_slot().select_related("release").first()
 
 
 def lifecycle_environment_ids(lifecycle_ids: set[int]) -> dict[int, set[int]]:
@@ -203,42 +202,41 @@ class EnvironmentProgression:
     latest_deployment: Deployment | None
 
 
+def release_progress(release: Release) -> list[PhaseProgress]:
+    """The lifecycle progression of a release: every phase and environment, with whether
+    it may be deployed there now and why not. The lifecycle is read live from the project."""
+    states = Deployment.objects.filter(release=release).values_list("environment_id", "state")
+    succeeded = {env for env, state in states if state == DeploymentState.SUCCESS}
+    reached = {env for env, _ in states}
+    return evaluate(
+        phases=lifecycle_phases(release.project.lifecycle_id),
+        succeeded_ids=succeeded,
+        reached_ids=reached,
+        subject=release.subject,
+    )
+
+
 def release_progression(release: Release, user: User) -> list[EnvironmentProgression]:
     """Every environment of the release's lifecycle, in order: whether the user may deploy
-    the release there now (the lifecycle, the project and their role all allow it) and if
-    not why, and the latest deployment of the release there that they may see."""
-    from releases.services import release_progress
-
-    project = release.project
+    the release there now (``releases.permissions.deploy_refusal``) and if not why, and the
+    latest deployment of the release there that they may see."""
     latest: dict[int, Deployment] = {}
     for deployment in (
         Deployment.objects.visible_to(user).filter(release=release).only("pk", "state", "environment_id")
     ):
         latest.setdefault(deployment.environment_id, deployment)
+    progress = release_progress(release)
     rows = []
-    for phase in release_progress(release):
+    for phase in progress:
         for env in phase.environments:
-            reason = deploy_refusal(user, project, env)
+            refusal = deploy_refusal(user, release, env.environment, progress)
             rows.append(
                 EnvironmentProgression(
                     environment=env.environment,
                     phase=phase.phase.name,
-                    can_deploy=not reason,
-                    reason=reason,
+                    can_deploy=refusal is None,
+                    reason=str(refusal or ""),
                     latest_deployment=latest.get(env.environment.pk),
                 )
             )
     return rows
-
-
-def deploy_refusal(user: User, project: Project, progress: EnvironmentProgress) -> str:
-    """Why the user may not deploy a release of the project to this environment of its
-    lifecycle now, or "": the lifecycle first, then a disabled project, then their role.
-    The release page and the API show it; releases.services.deployment_create enforces it."""
-    if not progress.can_deploy:
-        return progress.reason
-    if project.disabled:
-        return f"{project} is disabled."
-    if not can_deploy_to(user, project, progress.environment):
-        return f"You need the deployer role on {project} in {progress.environment} to deploy there."
-    return ""

@@ -9,7 +9,7 @@ from releases import engine
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True)
+@shared_task(name=engine.ADVANCE_TASK, acks_late=True)
 def deployment_advance_task(deployment_id: int) -> None:
     """Advances one deployment as far as it can go; delivering it twice is harmless."""
     engine.deployment_advance(deployment_id)

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from teams.choices import Role
 from teams.models import AuditChainHead, AuditEvent
-from teams.permissions import grants_for
+from teams.scoping import grants_for
 
 if TYPE_CHECKING:
     from teams.models import User

@@ -1,24 +1,10 @@
 from rest_framework import serializers
 
+from lifecycles.api.fields import EnvironmentSlugField
 from lifecycles.choices import PhaseRule
 from lifecycles.models import Environment, Lifecycle
 from lifecycles.services import PhaseEnvironmentSpec, PhaseSpec, lifecycle_phase_errors
 from relman.api import WholeListSerializer
-
-
-class EnvironmentSlugField(serializers.SlugRelatedField):
-    """An environment referenced by its slug."""
-
-    default_error_messages = {
-        "does_not_exist": "Unknown environment {value}.",
-        "invalid": "An environment is referenced by its slug.",
-    }
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("slug_field", "slug")
-        if not kwargs.get("read_only"):
-            kwargs.setdefault("queryset", Environment.objects.all())
-        super().__init__(**kwargs)
 
 
 class EnvironmentSerializer(serializers.ModelSerializer):

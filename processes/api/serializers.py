@@ -1,23 +1,11 @@
 from rest_framework import serializers
 
-from lifecycles.api.serializers import EnvironmentSlugField
-from lifecycles.models import Lifecycle
+from lifecycles.api.fields import EnvironmentSlugField, LifecycleIdField
+from processes.api.fields import ProjectGroupIdField
 from processes.choices import DEFAULT_SCRIPT_TIMEOUT_SECONDS, RunCondition, StepKind
 from processes.models import Project
 from processes.services import MAX_TIMEOUT_SECONDS, StepSpec, process_step_errors
-from teams.api.serializers import ProjectGroupIdField, TeamIdField
-
-
-class LifecycleIdField(serializers.PrimaryKeyRelatedField):
-    default_error_messages = {
-        "does_not_exist": "Unknown lifecycle id {pk_value}.",
-        "incorrect_type": "A lifecycle is referenced by its integer id, not {data_type}.",
-    }
-
-    def __init__(self, **kwargs):
-        if not kwargs.get("read_only"):
-            kwargs.setdefault("queryset", Lifecycle.objects.all())
-        super().__init__(**kwargs)
+from teams.api.fields import TeamIdField
 
 
 class ProjectSerializer(serializers.ModelSerializer):

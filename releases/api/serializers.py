@@ -1,13 +1,14 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from lifecycles.api.serializers import EnvironmentSlugField
+from lifecycles.api.fields import EnvironmentSlugField
+from processes.api.fields import ProjectSlugField
 from processes.choices import StepKind
 from releases.choices import Guidance, InterruptionResult
 from releases.models import Deployment, DeploymentStep, Interruption, Release, TaskLogEntry
+from releases.permissions import can_take_interruption
 from releases.services import VERSION_MAX_LENGTH
-from teams.api.serializers import ProjectSlugField, TeamIdField, UsernameField
-from teams.permissions import can_take_interruption
+from teams.api.fields import TeamIdField, UsernameField
 
 # --- releases -------------------------------------------------------------------------------
 

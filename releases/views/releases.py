@@ -14,6 +14,7 @@ from lifecycles.models import Environment
 from lifecycles.progression import EnvironmentProgress
 from releases import selectors, services
 from releases.models import Deployment, Release
+from releases.permissions import deploy_refusal
 from relman.exceptions import DomainError
 from relman.http import client_ip
 
@@ -47,6 +48,7 @@ def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
     latest: dict[int, Deployment] = {}
     for deployment in deployments:  # newest first
         latest.setdefault(deployment.environment_id, deployment)
+    progress = selectors.release_progress(release)
     phases = [
         (
             phase,
@@ -54,12 +56,12 @@ def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 DeployOption(
                     env,
                     latest.get(env.environment.pk),
-                    selectors.deploy_refusal(request.user, release.project, env),
+                    str(deploy_refusal(request.user, release, env.environment, progress) or ""),
                 )
                 for env in phase.environments
             ],
         )
-        for phase in services.release_progress(release)
+        for phase in progress
     ]
     context = {
         "title": f"{release.project} {release.version}",
@@ -89,19 +91,9 @@ def deployment_create(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Deploying {release.project} {release.version} to {environment}.")
         return redirect(deployment)
 
-    progress = next(
-        (
-            e
-            for phase in services.release_progress(release)
-            for e in phase.environments
-            if e.environment == environment
-        ),
-        None,
-    )
-    if progress is None:
-        refusal = f"{environment} is not part of the lifecycle {release.project.lifecycle}."
-    else:
-        refusal = selectors.deploy_refusal(request.user, release.project, progress)
+    progress = selectors.release_progress(release)
+    refusal = deploy_refusal(request.user, release, environment, progress)
+    reached = any(e.reached for phase in progress for e in phase.environments if e.environment == environment)
     steps = release.steps.prefetch_related("responsible_teams", "environments", "excluded_environments")
     context = {
         "title": f"Deploy {release.project} {release.version} to {environment}",
@@ -109,7 +101,7 @@ def deployment_create(request: HttpRequest, pk: int) -> HttpResponse:
         "project": release.project,
         "environment": environment,
         "steps": steps.order_by("position"),
-        "refusal": refusal,
-        "redeploy": bool(progress and progress.reached),
+        "refusal": str(refusal or ""),
+        "redeploy": reached,
     }
     return render(request, "releases/deployment_confirm.html", context)

@@ -3,73 +3,13 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
-from lifecycles.api.serializers import EnvironmentSlugField
-from processes.models import Project, ProjectGroup
+from lifecycles.api.fields import EnvironmentSlugField
+from processes.api.fields import ProjectGroupIdField, ProjectSlugField
 from relman.api import WholeListSerializer
+from teams.api.fields import TeamIdField, UsernameField
 from teams.choices import ROLE_IMPLIES, Role
 from teams.models import AuditEvent, RoleGrant, Team, User
 from teams.services import RoleSpec
-
-# --- references ---------------------------------------------------------------------------
-
-
-class UsernameField(serializers.SlugRelatedField):
-    """A user referenced by username."""
-
-    default_error_messages = {
-        "does_not_exist": "Unknown user {value}.",
-        "invalid": "A user is referenced by username.",
-    }
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("slug_field", "username")
-        if not kwargs.get("read_only"):
-            kwargs.setdefault("queryset", User.objects.all())
-        super().__init__(**kwargs)
-
-
-class TeamIdField(serializers.PrimaryKeyRelatedField):
-    """A team referenced by id."""
-
-    default_error_messages = {
-        "does_not_exist": "Unknown team id {pk_value}.",
-        "incorrect_type": "A team is referenced by its integer id, not {data_type}.",
-    }
-
-    def __init__(self, **kwargs):
-        if not kwargs.get("read_only"):
-            kwargs.setdefault("queryset", Team.objects.all())
-        super().__init__(**kwargs)
-
-
-class ProjectSlugField(serializers.SlugRelatedField):
-    """A project referenced by slug."""
-
-    default_error_messages = {
-        "does_not_exist": "Unknown project {value}.",
-        "invalid": "A project is referenced by its slug.",
-    }
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("slug_field", "slug")
-        if not kwargs.get("read_only"):
-            kwargs.setdefault("queryset", Project.objects.all())
-        super().__init__(**kwargs)
-
-
-class ProjectGroupIdField(serializers.PrimaryKeyRelatedField):
-    """A project group referenced by id."""
-
-    default_error_messages = {
-        "does_not_exist": "Unknown project group id {pk_value}.",
-        "incorrect_type": "A project group is referenced by its integer id, not {data_type}.",
-    }
-
-    def __init__(self, **kwargs):
-        if not kwargs.get("read_only"):
-            kwargs.setdefault("queryset", ProjectGroup.objects.all())
-        super().__init__(**kwargs)
-
 
 # --- users ----------------------------------------------------------------------------------
 

@@ -9,7 +9,8 @@ import pytest
 from django.utils import timezone
 
 from releases.choices import DeploymentState, StepState
-from releases.engine import WORKER_LOST, deployments_sweep
+from releases.engine import WORKER_LOST, _decide, deployments_sweep
+from releases.runner import Outcome
 from releases.models import Deployment
 from releases.services import deployment_create, release_create
 
@@ -75,14 +76,13 @@ def test_an_outcome_arriving_after_the_sweep_failed_its_step_changes_nothing(scr
     """A worker too slow to beat its heartbeat finishes its script after the sweep declared
     it lost: its late "success" must not overwrite the verdict, and the deployment goes on
     from the steps as they are now, not as the worker last saw them."""
-    from releases.engine import ScriptOutcome, _decide
 
     running = _decide(scripted.pk)  # claims Build check
     assert running is not None and running.step.position == 1
     scripted.steps.filter(position=1).update(heartbeat_at=long_ago)
     with engine():
         assert deployments_sweep()["worker_lost"] == 1
-    running.outcome = ScriptOutcome(exit_code=0)
+    running.outcome = Outcome(exit_code=0)
     assert _decide(scripted.pk, running) is None
     step = scripted.steps.get(position=1)
     assert step.state == StepState.FAILED
