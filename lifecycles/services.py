@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils.text import slugify
 
 from lifecycles.choices import PhaseRule
 from lifecycles.models import Environment, Lifecycle, Phase, PhaseEnvironment
-from relman.exceptions import Conflict, InvalidInput
+from relman.deletion import delete_or_refuse
+from relman.exceptions import InvalidInput
 from relman.validation import check_name_and_slug_free
 from teams.models import User
 from teams.permissions import require_superuser
@@ -103,39 +103,10 @@ def environment_delete(*, environment: Environment, actor: User | None, source_i
     """Deletes an environment nothing refers to.
 
     Refuses: an actor who is not a superuser (403); an environment in use by a lifecycle,
-    a deployment, a process or release step, or a role grant (409) — removing it from a
-    grant or a step would silently widen them to every environment.
+    a deployment, a process or release step, or a role grant (409, ``in_use``) — removing
+    it from a grant or a step would silently widen them to every environment.
     """
-    from processes.models import Step
-    from releases.models import Deployment, ReleaseStep
-    from teams.models import RoleGrant
-
     require_superuser(actor, "delete environments")
-    uses = []
-    lifecycles = sorted(
-        set(
-            PhaseEnvironment.objects.filter(environment=environment).values_list(
-                "phase__lifecycle__name", flat=True
-            )
-        )
-    )
-    if lifecycles:
-        uses.append(f"the lifecycles {', '.join(lifecycles)}")
-    deployments = Deployment.objects.filter(environment=environment).count()
-    if deployments:
-        uses.append(f"{deployments} deployment{'s' if deployments != 1 else ''}")
-    in_step = Q(environments=environment) | Q(excluded_environments=environment)
-    if Step.objects.filter(in_step).exists() or ReleaseStep.objects.filter(in_step).exists():
-        uses.append("process steps")
-    teams = sorted(
-        set(RoleGrant.objects.filter(environments=environment).values_list("team__name", flat=True))
-    )
-    if teams:
-        uses.append(f"role grants of {', '.join(teams)}")
-    if uses:
-        raise Conflict(
-            f"{environment} is in use by {'; '.join(uses)}, so it cannot be deleted.", code="in_use"
-        )
     audit_record(
         actor=actor,
         action="environment.deleted",
@@ -143,7 +114,7 @@ def environment_delete(*, environment: Environment, actor: User | None, source_i
         changes={"name": environment.name, "slug": environment.slug},
         source_ip=source_ip,
     )
-    environment.delete()
+    delete_or_refuse(environment)
 
 
 # --- lifecycles -------------------------------------------------------------------------
@@ -296,14 +267,10 @@ def lifecycle_update(
 def lifecycle_delete(*, lifecycle: Lifecycle, actor: User | None, source_ip: str | None = None) -> None:
     """Deletes a lifecycle and its phases.
 
-    Refuses: an actor who is not a superuser (403); a lifecycle a project uses (409).
+    Refuses: an actor who is not a superuser (403); a lifecycle a project uses (409,
+    ``in_use``).
     """
     require_superuser(actor, "delete lifecycles")
-    projects = list(lifecycle.projects.values_list("name", flat=True))
-    if projects:
-        raise Conflict(
-            f"{lifecycle} is the lifecycle of {', '.join(projects)}, so it cannot be deleted.", code="in_use"
-        )
     audit_record(
         actor=actor,
         action="lifecycle.deleted",
@@ -311,7 +278,7 @@ def lifecycle_delete(*, lifecycle: Lifecycle, actor: User | None, source_ip: str
         changes={"name": lifecycle.name, "phases": lifecycle_summary(lifecycle)},
         source_ip=source_ip,
     )
-    lifecycle.delete()
+    delete_or_refuse(lifecycle)
 
 
 def lifecycle_summary(lifecycle: Lifecycle) -> list[dict]:

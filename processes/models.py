@@ -50,30 +50,18 @@ class Project(models.Model):
 
 
 class StepFields(models.Model):
-    """Every field of a process step. A release snapshot (releases.ReleaseStep) copies
-    them all, so both inherit them from here."""
+    """Every column of a process step. A release snapshot (releases.ReleaseStep) copies
+    them all, so both inherit them from here; the many-to-many fields, which each need a
+    link model of their own, come from the ``step_*`` functions below."""
 
     name = models.CharField(max_length=200)
     position = models.PositiveIntegerField(default=0)
     kind = models.CharField(max_length=16, choices=StepKind.choices, default=StepKind.MANUAL)
     enabled = models.BooleanField(default=True)
-    environments = models.ManyToManyField(
-        "lifecycles.Environment",
-        blank=True,
-        related_name="+",
-        help_text="Run only in these environments (none: every environment).",
-    )
-    excluded_environments = models.ManyToManyField(
-        "lifecycles.Environment",
-        blank=True,
-        related_name="+",
-        help_text="Never run in these environments.",
-    )
     run_condition = models.CharField(
         max_length=16, choices=RunCondition.choices, default=RunCondition.SUCCESS
     )
     instructions = models.TextField(blank=True, help_text="Markdown, shown to the person who acts.")
-    responsible_teams = models.ManyToManyField("teams.Team", blank=True, related_name="+")
     block_deployments = models.BooleanField(
         default=False,
         help_text="Prevent other deployments to this environment while awaiting intervention.",
@@ -95,11 +83,81 @@ class StepFields(models.Model):
         return self.kind == StepKind.MANUAL
 
 
+# The many-to-many fields of a step. Each goes through a link model that protects its
+# environment or team: deleting one would silently widen the step to every environment
+# or open it to every deployer, so it is refused while a step names it.
+
+
+def step_environments(through: str) -> models.ManyToManyField:
+    return models.ManyToManyField(
+        "lifecycles.Environment",
+        through=through,
+        blank=True,
+        related_name="+",
+        help_text="Run only in these environments (none: every environment).",
+    )
+
+
+def step_excluded_environments(through: str) -> models.ManyToManyField:
+    return models.ManyToManyField(
+        "lifecycles.Environment",
+        through=through,
+        blank=True,
+        related_name="+",
+        help_text="Never run in these environments.",
+    )
+
+
+def step_responsible_teams(through: str) -> models.ManyToManyField:
+    return models.ManyToManyField("teams.Team", through=through, blank=True, related_name="+")
+
+
 class Step(StepFields):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="steps")
+    environments = step_environments("StepEnvironment")
+    excluded_environments = step_excluded_environments("StepExcludedEnvironment")
+    responsible_teams = step_responsible_teams("StepResponsibleTeam")
 
     class Meta:
         ordering = ["project", "position", "id"]
         constraints = [
             models.UniqueConstraint(fields=["project", "name"], name="step_name_unique_in_project"),
         ]
+
+
+class StepLink(models.Model):
+    """A row linking a process step to something it uses. The tables were made by Django
+    for plain many-to-many fields; these models keep their names and columns (and their
+    unique pair, hence ``unique_together``)."""
+
+    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"step {self.step.name} of {self.step.project}"
+
+
+class StepEnvironment(StepLink):
+    environment = models.ForeignKey("lifecycles.Environment", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        db_table = "processes_step_environments"
+        unique_together = [("step", "environment")]
+
+
+class StepExcludedEnvironment(StepLink):
+    environment = models.ForeignKey("lifecycles.Environment", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        db_table = "processes_step_excluded_environments"
+        unique_together = [("step", "environment")]
+
+
+class StepResponsibleTeam(StepLink):
+    team = models.ForeignKey("teams.Team", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        db_table = "processes_step_responsible_teams"
+        unique_together = [("step", "team")]

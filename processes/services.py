@@ -16,6 +16,7 @@ from django.utils.text import slugify
 from lifecycles.models import Environment, Lifecycle
 from processes.choices import DEFAULT_PROJECT_GROUP, DEFAULT_SCRIPT_TIMEOUT_SECONDS, RunCondition, StepKind
 from processes.models import Project, ProjectGroup, Step
+from relman.deletion import delete_or_refuse
 from relman.exceptions import InvalidInput, PermissionRefused
 from relman.validation import check_name_and_slug_free
 from teams import permissions
@@ -256,3 +257,48 @@ def process_summary(project: Project) -> list[dict]:
         .order_by("position", "id")
         .prefetch_related("environments", "excluded_environments", "responsible_teams")
     ]
+
+
+@transaction.atomic
+def project_delete(*, project: Project, actor: User | None, source_ip: str | None = None) -> None:
+    """Deletes a project and its process.
+
+    Refuses: an actor who is not a superuser (403); a project that has releases or
+    deployments, or is in the scope of a role grant (409, ``in_use``) — dropping it from a
+    grant scoped to it alone would widen that grant to every project.
+    """
+    permissions.require_superuser(actor, "delete projects")
+    audit_record(
+        actor=actor,
+        action="project.deleted",
+        subject=project,
+        project=project,
+        changes={
+            "name": project.name,
+            "slug": project.slug,
+            "group": project.group.name,
+            "lifecycle": project.lifecycle.name,
+            "steps": process_summary(project),
+        },
+        source_ip=source_ip,
+    )
+    delete_or_refuse(project)
+
+
+@transaction.atomic
+def project_group_delete(*, group: ProjectGroup, actor: User | None, source_ip: str | None = None) -> None:
+    """Deletes a project group nothing refers to.
+
+    Refuses: an actor who is not a superuser (403); a group that has projects or is in
+    the scope of a role grant (409, ``in_use``) — dropping it from a grant scoped to it
+    alone would widen that grant to every project.
+    """
+    permissions.require_superuser(actor, "delete project groups")
+    audit_record(
+        actor=actor,
+        action="project_group.deleted",
+        subject=group,
+        changes={"name": group.name, "description": group.description},
+        source_ip=source_ip,
+    )
+    delete_or_refuse(group)

@@ -3,7 +3,12 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from processes.models import StepFields
+from processes.models import (
+    StepFields,
+    step_environments,
+    step_excluded_environments,
+    step_responsible_teams,
+)
 from releases.choices import (
     DeploymentState,
     Guidance,
@@ -21,7 +26,21 @@ class ReleaseQuerySet(ScopedQuerySet):
 
 
 class DeploymentQuerySet(ScopedQuerySet):
-    pass
+    def in_slot_of(self, deployment: "Deployment") -> "DeploymentQuerySet":
+        """The other deployments of the deployment's (project, environment) slot."""
+        return self.filter(
+            project_id=deployment.project_id, environment_id=deployment.environment_id
+        ).exclude(pk=deployment.pk)
+
+    def holding_slot(self) -> "DeploymentQuerySet":
+        return self.filter(HOLDS_SLOT)
+
+
+# A deployment holds its (project, environment) slot while it executes, or while it waits on
+# an interruption that blocks deployments; one waiting on any other lets the next in line run.
+HOLDS_SLOT = models.Q(state=DeploymentState.EXECUTING) | models.Q(
+    state=DeploymentState.WAITING, interruptions__pending=True, interruptions__blocks_deployments=True
+)
 
 
 class InterruptionQuerySet(ScopedQuerySet):
@@ -60,17 +79,66 @@ class Release(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("releases:release_detail", args=[self.pk])
 
+    @property
+    def subject(self) -> str:
+        """How the lifecycle's rules name it: "Release 1.0.0 of Manual Deployment"."""
+        return f"Release {self.version} of {self.project}"
+
 
 class ReleaseStep(StepFields):
     """A step of the process as it was when the release was created."""
 
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="steps")
+    environments = step_environments("ReleaseStepEnvironment")
+    excluded_environments = step_excluded_environments("ReleaseStepExcludedEnvironment")
+    responsible_teams = step_responsible_teams("ReleaseStepResponsibleTeam")
 
     class Meta:
         ordering = ["release", "position", "id"]
         constraints = [
             models.UniqueConstraint(fields=["release", "position"], name="release_step_position_unique"),
         ]
+
+
+class ReleaseStepLink(models.Model):
+    """A row linking a release step to something it uses, in the table Django made for
+    the plain many-to-many field (its column names, hence ``db_column``; its unique pair,
+    hence ``unique_together``)."""
+
+    release_step = models.ForeignKey(
+        ReleaseStep, on_delete=models.CASCADE, db_column="releasestep_id", related_name="+"
+    )
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        release = self.release_step.release
+        return f"step {self.release_step.name} of release {release.version} of {release.project}"
+
+
+class ReleaseStepEnvironment(ReleaseStepLink):
+    environment = models.ForeignKey("lifecycles.Environment", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        db_table = "releases_releasestep_environments"
+        unique_together = [("release_step", "environment")]
+
+
+class ReleaseStepExcludedEnvironment(ReleaseStepLink):
+    environment = models.ForeignKey("lifecycles.Environment", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        db_table = "releases_releasestep_excluded_environments"
+        unique_together = [("release_step", "environment")]
+
+
+class ReleaseStepResponsibleTeam(ReleaseStepLink):
+    team = models.ForeignKey("teams.Team", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        db_table = "releases_releasestep_responsible_teams"
+        unique_together = [("release_step", "team")]
 
 
 class Deployment(models.Model):
@@ -178,7 +246,9 @@ class Interruption(models.Model):
     type = models.CharField(max_length=32, choices=InterruptionType.choices)
     title = models.CharField(max_length=300)
     instructions = models.TextField(blank=True)
-    responsible_teams = models.ManyToManyField("teams.Team", blank=True, related_name="+")
+    responsible_teams = models.ManyToManyField(
+        "teams.Team", through="InterruptionResponsibleTeam", blank=True, related_name="+"
+    )
     blocks_deployments = models.BooleanField(default=False)
     prevent_self_approval = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
@@ -208,6 +278,22 @@ class Interruption(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class InterruptionResponsibleTeam(models.Model):
+    """A team responsible for an interruption; protects the team, since the record of who
+    could act must not lose it. Kept in the table Django made for the plain many-to-many
+    field (its unique pair, hence ``unique_together``)."""
+
+    interruption = models.ForeignKey(Interruption, on_delete=models.CASCADE, related_name="+")
+    team = models.ForeignKey("teams.Team", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        db_table = "releases_interruption_responsible_teams"
+        unique_together = [("interruption", "team")]
+
+    def __str__(self) -> str:
+        return f"an intervention of deployment {self.interruption.deployment_id}"
 
 
 class TaskLogEntry(models.Model):

@@ -32,6 +32,14 @@ class Team(models.Model):
         return self.name
 
 
+def team_names(teams) -> str:
+    """'DBA Team', or 'DBA Team, Ops Team or Test Team'."""
+    names = [t.name for t in teams]
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
 class RoleGrant(models.Model):
     """A role a team holds, optionally scoped.
 
@@ -41,9 +49,15 @@ class RoleGrant(models.Model):
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="roles")
     role = models.CharField(max_length=32, choices=Role.choices)
-    project_groups = models.ManyToManyField("processes.ProjectGroup", blank=True, related_name="role_grants")
-    projects = models.ManyToManyField("processes.Project", blank=True, related_name="role_grants")
-    environments = models.ManyToManyField("lifecycles.Environment", blank=True, related_name="role_grants")
+    project_groups = models.ManyToManyField(
+        "processes.ProjectGroup", through="RoleGrantProjectGroup", blank=True, related_name="role_grants"
+    )
+    projects = models.ManyToManyField(
+        "processes.Project", through="RoleGrantProject", blank=True, related_name="role_grants"
+    )
+    environments = models.ManyToManyField(
+        "lifecycles.Environment", through="RoleGrantEnvironment", blank=True, related_name="role_grants"
+    )
 
     class Meta:
         ordering = ["team__name", "role", "id"]
@@ -51,6 +65,50 @@ class RoleGrant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.team}: {self.get_role_display()}"
+
+
+class RoleGrantScope(models.Model):
+    """One project group, project or environment a grant is scoped to. It protects its
+    target: deleting it would silently drop it from the grant, and a grant scoped to it
+    alone would then cover everything. Kept in the table Django made for the plain
+    many-to-many field (its column names, hence ``db_column``; its unique pair, hence
+    ``unique_together``)."""
+
+    role_grant = models.ForeignKey(
+        RoleGrant, on_delete=models.CASCADE, db_column="rolegrant_id", related_name="+"
+    )
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"a role grant of {self.role_grant.team}"
+
+
+class RoleGrantProjectGroup(RoleGrantScope):
+    project_group = models.ForeignKey(
+        "processes.ProjectGroup", on_delete=models.PROTECT, db_column="projectgroup_id", related_name="+"
+    )
+
+    class Meta:
+        db_table = "teams_rolegrant_project_groups"
+        unique_together = [("role_grant", "project_group")]
+
+
+class RoleGrantProject(RoleGrantScope):
+    project = models.ForeignKey("processes.Project", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        db_table = "teams_rolegrant_projects"
+        unique_together = [("role_grant", "project")]
+
+
+class RoleGrantEnvironment(RoleGrantScope):
+    environment = models.ForeignKey("lifecycles.Environment", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        db_table = "teams_rolegrant_environments"
+        unique_together = [("role_grant", "environment")]
 
 
 class ApiKey(models.Model):

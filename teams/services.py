@@ -15,7 +15,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
-from relman.exceptions import Conflict, InvalidInput
+from relman.deletion import delete_or_refuse
+from relman.exceptions import InvalidInput
 from teams.choices import Role
 from teams.models import ApiKey, AuditEvent, RoleGrant, Team, User
 from teams.permissions import require_superuser
@@ -262,25 +263,10 @@ def team_delete(*, team: Team, actor: User | None, source_ip: str | None = None)
     """Deletes a team and its grants.
 
     Refuses: an actor who is not a superuser (403); a team that is responsible for a step
-    of a process, of a release or of an intervention (409) — without it, those steps would
-    be open to every deployer.
+    of a process, of a release or of an intervention (409, ``in_use``) — without it, those
+    steps would be open to every deployer.
     """
-    from processes.models import Step
-    from releases.models import Interruption, ReleaseStep
-
     require_superuser(actor, "delete teams")
-    uses = []
-    steps = Step.objects.filter(responsible_teams=team).select_related("project")
-    if steps:
-        uses.append("the steps " + ", ".join(f"{s.name} ({s.project})" for s in steps[:5]))
-    if ReleaseStep.objects.filter(responsible_teams=team).exists():
-        uses.append("steps of existing releases")
-    if Interruption.objects.filter(responsible_teams=team).exists():
-        uses.append("recorded interventions")
-    if uses:
-        raise Conflict(
-            f"{team} is responsible for {'; '.join(uses)}, so it cannot be deleted.", code="in_use"
-        )
     audit_record(
         actor=actor,
         action="team.deleted",
@@ -288,7 +274,7 @@ def team_delete(*, team: Team, actor: User | None, source_ip: str | None = None)
         changes={"name": team.name, **_team_summary(team)},
         source_ip=source_ip,
     )
-    team.delete()
+    delete_or_refuse(team)
 
 
 def _check_team_name(name: str, *, exclude_pk: int | None) -> None:

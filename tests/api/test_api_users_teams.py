@@ -159,7 +159,9 @@ def test_delete_team_responsible_for_steps_is_409(api, root, octopus):
     team = Team.objects.get(name="DBA Team")
     response = api(root).delete(f"{TEAMS}{team.pk}/")
     assert response.status_code == 409
-    assert response.json()["detail"].startswith("DBA Team is responsible for the steps Backup the database")
+    assert response.json()["detail"].startswith(
+        "DBA Team is responsible for step Backup the database of Manual Deployment"
+    )
     assert Team.objects.filter(pk=team.pk).exists()
 
 
