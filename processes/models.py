@@ -2,7 +2,7 @@ from django.db import models
 from django.urls import reverse
 
 from processes.choices import DEFAULT_PROJECT_GROUP, DEFAULT_SCRIPT_TIMEOUT_SECONDS, RunCondition, StepKind
-from teams.permissions import ScopedQuerySet
+from teams.scoping import ScopedQuerySet
 
 
 class ProjectQuerySet(ScopedQuerySet):

@@ -18,7 +18,7 @@ from releases.choices import (
     StepState,
 )
 from releases.versions import version_sort_key
-from teams.permissions import ScopedQuerySet
+from teams.scoping import ScopedQuerySet
 
 
 class ReleaseQuerySet(ScopedQuerySet):
