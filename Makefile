@@ -60,6 +60,7 @@ test-browser: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # Removes caches, build output, test artefacts and var/'s runtime files; keeps the
 # database (var/relman.sqlite3) and the virtualenv.
