@@ -10,18 +10,22 @@ from lifecycles.models import Environment, Lifecycle, Phase, PhaseEnvironment
 from lifecycles.services import (
     PhaseEnvironmentSpec,
     PhaseSpec,
+    environment_create,
     environment_delete,
+    environment_update,
+    lifecycle_create,
     lifecycle_delete,
     lifecycle_phase_errors,
+    lifecycle_update,
 )
-from relman.admin import AuditedAdminMixin, UniqueNameForm
+from relman.admin import ServiceAdminMixin, fields_given, kept_forms, stored
 from relman.http import client_ip
+
+ENVIRONMENT_FIELDS = ("name", "slug", "description", "sort_order")
 
 
 @admin.register(Environment)
-class EnvironmentAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    form = UniqueNameForm
-    bulk_delete = False
+class EnvironmentAdmin(ServiceAdminMixin, admin.ModelAdmin):
     list_display = ("name", "slug", "sort_order", "lifecycle_list")
     list_editable = ("sort_order",)
     search_fields = ("name", "slug", "description")
@@ -35,11 +39,15 @@ class EnvironmentAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def lifecycle_list(self, obj: Environment) -> str:
         return ", ".join(sorted({f"{phase.lifecycle.name} ({phase.name})" for phase in obj.phases.all()}))
 
-    def audit_scope(self, obj):
-        return {"environment": obj} if isinstance(obj, Environment) else {}
+    def service_save(self, request, form, formsets, change):
+        values = fields_given(form, ENVIRONMENT_FIELDS)
+        if change:
+            return environment_update(
+                environment=stored(form.instance), **values, actor=request.user, source_ip=client_ip(request)
+            )
+        return environment_create(**values, actor=request.user, source_ip=client_ip(request))
 
     def delete_model(self, request, obj):
-        # The service refuses an environment still in use (it audits the deletion itself).
         environment_delete(environment=obj, actor=request.user, source_ip=client_ip(request))
 
 
@@ -88,6 +96,24 @@ def _saved_environments(phase: Phase) -> list[tuple[Environment, bool]]:
     return [(pe.environment, pe.automatic) for pe in phase.phase_environments.all()]
 
 
+def _submitted_environments(formset) -> list[tuple[Environment, bool]]:
+    return [
+        (form.cleaned_data["environment"], bool(form.cleaned_data.get("automatic")))
+        for form in kept_forms(formset)
+        if form.cleaned_data.get("environment")
+    ]
+
+
+def _other_phases(phase: Phase) -> list[Phase]:
+    """The phases of the phase's lifecycle but this one, as stored, in order."""
+    return list(
+        Phase.objects.filter(lifecycle_id=phase.lifecycle_id)
+        .exclude(pk=phase.pk)
+        .order_by("position", "id")
+        .prefetch_related("phase_environments__environment")
+    )
+
+
 def _phase_messages(
     phase: Phase, spec: PhaseSpec, errors: dict[str, list[str]], *, on_lifecycle_page: bool = False
 ) -> list[str]:
@@ -112,7 +138,7 @@ class PhaseInlineFormSet(forms.BaseInlineFormSet):
 
     def clean(self):
         super().clean()
-        kept = [form for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE")]
+        kept = kept_forms(self)
         specs = [_phase_spec(form.instance, _saved_environments(form.instance)) for form in kept]
         for index, errors in lifecycle_phase_errors(specs).items():
             form = kept[index]
@@ -146,9 +172,10 @@ def _environment_summary(phase: Phase) -> str:
 
 
 @admin.register(Lifecycle)
-class LifecycleAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    form = UniqueNameForm
-    bulk_delete = False
+class LifecycleAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    """A lifecycle and its phases are saved as one document: the phases in the order of
+    their positions, with the environments each already has."""
+
     list_display = ("name", "phase_summary", "project_count", "description")
     search_fields = ("name", "description")
     fields = ("name", "description")
@@ -170,8 +197,24 @@ class LifecycleAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def project_count(self, obj: Lifecycle) -> int:
         return obj.project_total
 
+    def service_save(self, request, form, formsets, change):
+        (phase_formset,) = (formset for formset in formsets if formset.model is Phase)
+        # A stable sort: phases given the same position stay in the order shown.
+        phase_forms = sorted(
+            kept_forms(phase_formset), key=lambda phase_form: phase_form.cleaned_data["position"]
+        )
+        values = {
+            "name": form.cleaned_data["name"],
+            "description": form.cleaned_data["description"],
+            "phases": [_phase_spec(f.instance, _saved_environments(f.instance)) for f in phase_forms],
+        }
+        if change:
+            return lifecycle_update(
+                lifecycle=stored(form.instance), **values, actor=request.user, source_ip=client_ip(request)
+            )
+        return lifecycle_create(**values, actor=request.user, source_ip=client_ip(request))
+
     def delete_model(self, request, obj):
-        # The service refuses a lifecycle a project uses (it audits the deletion itself).
         lifecycle_delete(lifecycle=obj, actor=request.user, source_ip=client_ip(request))
 
 
@@ -182,13 +225,7 @@ class PhaseEnvironmentFormSet(forms.BaseInlineFormSet):
 
     def clean(self):
         phase: Phase = self.instance
-        environments = [
-            (form.cleaned_data["environment"], bool(form.cleaned_data.get("automatic")))
-            for form in self.forms
-            if form.cleaned_data
-            and not form.cleaned_data.get("DELETE")
-            and form.cleaned_data.get("environment")
-        ]
+        environments = _submitted_environments(self)
         seen: set[int] = set()
         for environment, _ in environments:
             if environment.pk in seen:
@@ -197,12 +234,7 @@ class PhaseEnvironmentFormSet(forms.BaseInlineFormSet):
         super().clean()
         if not phase.lifecycle_id:
             return
-        others = (
-            Phase.objects.filter(lifecycle_id=phase.lifecycle_id)
-            .exclude(pk=phase.pk)
-            .order_by("position", "id")
-            .prefetch_related("phase_environments__environment")
-        )
+        others = _other_phases(phase)
         # This phase goes last, so an environment it shares is reported against it.
         spec = _phase_spec(phase, environments)
         specs = [_phase_spec(other, _saved_environments(other)) for other in others] + [spec]
@@ -226,7 +258,10 @@ class PhaseEnvironmentInline(admin.TabularInline):
 
 
 @admin.register(Phase)
-class PhaseAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class PhaseAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    """A phase is saved, added or deleted by saving its whole lifecycle, the other phases
+    as they are. A phase stays in the lifecycle it was added to."""
+
     form = PhaseForm
     list_display = ("name", "lifecycle", "position", "rule", "minimum", "environments_display")
     list_filter = ("lifecycle", "rule")
@@ -234,14 +269,44 @@ class PhaseAdmin(AuditedAdminMixin, admin.ModelAdmin):
     search_fields = ("name", "lifecycle__name")
     ordering = ("lifecycle__name", "position", "id")
     fields = ("lifecycle", "name", "position", "rule", "minimum", "lifecycle_link")
-    readonly_fields = ("lifecycle_link",)
     inlines = (PhaseEnvironmentInline,)
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("phase_environments__environment")
 
-    def audit_scope(self, obj):
-        return {"environment": obj.environment} if isinstance(obj, PhaseEnvironment) else {}
+    def get_readonly_fields(self, request, obj=None):
+        return ("lifecycle", "lifecycle_link") if obj else ("lifecycle_link",)
+
+    def service_save(self, request, form, formsets, change):
+        phase: Phase = form.instance
+        (environment_formset,) = (formset for formset in formsets if formset.model is PhaseEnvironment)
+        # The phase takes the place its position gives it; among equal positions, the
+        # older phase comes first, as the lists show them.
+        entries = [
+            ((other.position, other.pk), _phase_spec(other, _saved_environments(other)))
+            for other in _other_phases(phase)
+        ]
+        entries.append(
+            (
+                (phase.position, phase.pk or float("inf")),
+                _phase_spec(phase, _submitted_environments(environment_formset)),
+            )
+        )
+        lifecycle = lifecycle_update(
+            lifecycle=phase.lifecycle,
+            phases=[spec for _, spec in sorted(entries, key=lambda entry: entry[0])],
+            actor=request.user,
+            source_ip=client_ip(request),
+        )
+        return lifecycle.phases.get(name=phase.name.strip())
+
+    def delete_model(self, request, obj):
+        lifecycle_update(
+            lifecycle=obj.lifecycle,
+            phases=[_phase_spec(other, _saved_environments(other)) for other in _other_phases(obj)],
+            actor=request.user,
+            source_ip=client_ip(request),
+        )
 
     @admin.display(description="Environments")
     def environments_display(self, obj: Phase) -> str:

@@ -3,10 +3,19 @@ from django.contrib import admin
 from django.db.models import Count, Max
 
 from processes.models import Project, ProjectGroup, Step
-from processes.services import StepSpec, process_step_errors
-from relman.admin import AuditedAdminMixin, UniqueNameForm
-from relman.exceptions import Conflict
-from teams.models import RoleGrant
+from processes.services import (
+    StepSpec,
+    process_replace,
+    process_step_errors,
+    project_create,
+    project_delete,
+    project_group_create,
+    project_group_delete,
+    project_group_update,
+    project_update,
+)
+from relman.admin import ServiceAdminMixin, autocomplete_multiple, fields_given, kept_forms, stored
+from relman.http import client_ip
 
 STEP_FIELDSETS = (
     (None, {"fields": (("name", "position"), ("kind", "enabled", "run_condition"))}),
@@ -23,20 +32,66 @@ STEP_FIELDSETS = (
     ),
     ("Script", {"fields": ("script", "timeout_seconds")}),
 )
-STEP_AUTOCOMPLETE = ("environments", "excluded_environments", "responsible_teams")
+STEP_LINKS = ("environments", "excluded_environments", "responsible_teams")
+PROJECT_FIELDS = ("name", "slug", "group", "lifecycle", "description", "disabled", "guided_failure")
 
 
-def renumber_steps(project_id: int) -> list[Step]:
-    """Numbers the project's steps 1..N in (position, id) order, so the gaps and ties left
-    by editing positions by hand disappear. Returns the steps whose position changed."""
-    moved = []
-    steps = Step.objects.filter(project_id=project_id).select_related("project").order_by("position", "id")
-    for number, step in enumerate(steps, start=1):
-        if step.position != number:
-            step.position = number
-            moved.append(step)
-    Step.objects.bulk_update(moved, ["position"])
-    return moved
+def _step_spec(cleaned: dict, step: Step) -> StepSpec:
+    """A step form's values as the service takes them; what the form leaves out stays as
+    the step has it."""
+    timeout = cleaned.get("timeout_seconds")
+    return StepSpec(
+        name=cleaned.get("name") or "",
+        kind=cleaned.get("kind") or step.kind,
+        enabled=bool(cleaned.get("enabled")),
+        environments=tuple(cleaned.get("environments") or ()),
+        excluded_environments=tuple(cleaned.get("excluded_environments") or ()),
+        run_condition=cleaned.get("run_condition") or step.run_condition,
+        instructions=cleaned.get("instructions") or "",
+        responsible_teams=tuple(cleaned.get("responsible_teams") or ()),
+        block_deployments=bool(cleaned.get("block_deployments")),
+        prevent_self_approval=bool(cleaned.get("prevent_self_approval")),
+        script=cleaned.get("script") or "",
+        timeout_seconds=step.timeout_seconds if timeout is None else timeout,
+    )
+
+
+def _stored_spec(step: Step) -> StepSpec:
+    return StepSpec(
+        name=step.name,
+        kind=step.kind,
+        enabled=step.enabled,
+        environments=tuple(step.environments.all()),
+        excluded_environments=tuple(step.excluded_environments.all()),
+        run_condition=step.run_condition,
+        instructions=step.instructions,
+        responsible_teams=tuple(step.responsible_teams.all()),
+        block_deployments=step.block_deployments,
+        prevent_self_approval=step.prevent_self_approval,
+        script=step.script,
+        timeout_seconds=step.timeout_seconds,
+    )
+
+
+def _stored_steps(project: Project, *, without: Step | None = None) -> list[tuple[tuple, StepSpec]]:
+    """The project's other steps as stored, each with the key the lists order it by."""
+    steps = (
+        Step.objects.filter(project=project)
+        .exclude(pk=without.pk if without else None)
+        .order_by("position", "id")
+        .prefetch_related(*STEP_LINKS)
+    )
+    return [((step.position, step.pk), _stored_spec(step)) for step in steps]
+
+
+def _replace_process(request, project: Project, entries: list[tuple[tuple, StepSpec]]) -> list[Step]:
+    """Saves the project's whole process, steps ordered by their keys, numbered 1..N."""
+    return process_replace(
+        project=project,
+        steps=[spec for _, spec in sorted(entries, key=lambda entry: entry[0])],
+        actor=request.user,
+        source_ip=client_ip(request),
+    )
 
 
 class StepForm(forms.ModelForm):
@@ -46,6 +101,9 @@ class StepForm(forms.ModelForm):
     position = forms.IntegerField(
         min_value=0, required=False, help_text="Order in the process; blank puts it at the end."
     )
+    environments = autocomplete_multiple(Step, "environments")
+    excluded_environments = autocomplete_multiple(Step, "excluded_environments")
+    responsible_teams = autocomplete_multiple(Step, "responsible_teams")
 
     class Meta:
         model = Step
@@ -69,19 +127,7 @@ class StepForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         name = cleaned.get("name") or self.instance.name or "(new step)"
-        timeout = cleaned.get("timeout_seconds")
-        spec = StepSpec(
-            name=cleaned.get("name") or "",
-            kind=cleaned.get("kind") or self.instance.kind,
-            enabled=bool(cleaned.get("enabled")),
-            environments=tuple(cleaned.get("environments") or ()),
-            excluded_environments=tuple(cleaned.get("excluded_environments") or ()),
-            run_condition=cleaned.get("run_condition") or self.instance.run_condition,
-            instructions=cleaned.get("instructions") or "",
-            responsible_teams=tuple(cleaned.get("responsible_teams") or ()),
-            script=cleaned.get("script") or "",
-            timeout_seconds=self.instance.timeout_seconds if timeout is None else timeout,
-        )
+        spec = _step_spec(cleaned, self.instance)
         # The rules the API applies to a process document, for this one step (unique
         # names are the model's constraint, checked by the form and formset).
         for field_name, messages in process_step_errors([spec]).get(0, {}).items():
@@ -111,7 +157,7 @@ class StepInlineFormSet(forms.BaseInlineFormSet):
 
     def clean(self):
         super().clean()
-        kept = [form for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE")]
+        kept = kept_forms(self)
         positions = [form.cleaned_data.get("position") for form in kept]
         next_position = max((p for p in positions if p is not None), default=0) + 1
         for form in kept:
@@ -125,42 +171,16 @@ class StepInline(admin.StackedInline):
     form = StepInlineForm
     formset = StepInlineFormSet
     fieldsets = STEP_FIELDSETS
-    autocomplete_fields = STEP_AUTOCOMPLETE
     ordering = ("position", "id")
     extra = 0
     show_change_link = True
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related(*STEP_AUTOCOMPLETE)
-
-
-def _refuse_if_in_grant_scope(obj: Project | ProjectGroup, grants) -> None:
-    """Deleting a project or group would silently drop it from the role grants scoped to
-    it, widening a grant scoped only to it to every project."""
-    teams = sorted(set(grants.values_list("team__name", flat=True)))
-    if teams:
-        raise Conflict(
-            f"{obj} is in the scope of role grants of {', '.join(teams)}; remove it from those "
-            f"grants first, so that deleting it does not change what they cover.",
-            code="in_use",
-        )
-
-
-class ProcessAuditScope:
-    """Events about a project or one of its steps carry the project."""
-
-    def audit_scope(self, obj):
-        if isinstance(obj, Project):
-            return {"project": obj}
-        if isinstance(obj, Step):
-            return {"project": obj.project}
-        return {}
+        return super().get_queryset(request).prefetch_related(*STEP_LINKS)
 
 
 @admin.register(ProjectGroup)
-class ProjectGroupAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    form = UniqueNameForm
-    bulk_delete = False
+class ProjectGroupAdmin(ServiceAdminMixin, admin.ModelAdmin):
     list_display = ("name", "project_count", "description")
     search_fields = ("name", "description")
 
@@ -171,15 +191,23 @@ class ProjectGroupAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def project_count(self, obj: ProjectGroup) -> int:
         return obj.project_total
 
+    def service_save(self, request, form, formsets, change):
+        values = fields_given(form, ("name", "description"))
+        if change:
+            return project_group_update(
+                group=stored(form.instance), **values, actor=request.user, source_ip=client_ip(request)
+            )
+        return project_group_create(**values, actor=request.user, source_ip=client_ip(request))
+
     def delete_model(self, request, obj):
-        _refuse_if_in_grant_scope(obj, RoleGrant.objects.filter(project_groups=obj))
-        super().delete_model(request, obj)
+        project_group_delete(group=obj, actor=request.user, source_ip=client_ip(request))
 
 
 @admin.register(Project)
-class ProjectAdmin(ProcessAuditScope, AuditedAdminMixin, admin.ModelAdmin):
-    form = UniqueNameForm
-    bulk_delete = False
+class ProjectAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    """The project's fields go through ``project_create``/``project_update`` and its steps,
+    all of them at once, through ``process_replace``."""
+
     list_display = ("name", "slug", "group", "lifecycle", "step_count", "disabled")
     list_filter = ("group", "lifecycle", "disabled", "guided_failure")
     list_select_related = ("group", "lifecycle")
@@ -195,19 +223,35 @@ class ProjectAdmin(ProcessAuditScope, AuditedAdminMixin, admin.ModelAdmin):
     def step_count(self, obj: Project) -> int:
         return obj.step_total
 
-    def delete_model(self, request, obj):
-        _refuse_if_in_grant_scope(obj, RoleGrant.objects.filter(projects=obj))
-        super().delete_model(request, obj)
+    def service_save(self, request, form, formsets, change):
+        values = fields_given(form, PROJECT_FIELDS)
+        if change:
+            project = project_update(
+                project=stored(form.instance), **values, actor=request.user, source_ip=client_ip(request)
+            )
+        else:
+            project = project_create(**values, actor=request.user, source_ip=client_ip(request))
+        (step_formset,) = (formset for formset in formsets if formset.model is Step)
+        # Ordered by position; among equal positions, in the order shown.
+        entries = [
+            (
+                (step_form.cleaned_data["position"], index),
+                _step_spec(step_form.cleaned_data, step_form.instance),
+            )
+            for index, step_form in enumerate(kept_forms(step_formset))
+        ]
+        _replace_process(request, project, entries)
+        return project
 
-    def save_formset(self, request, form, formset, change):
-        super().save_formset(request, form, formset, change)
-        if formset.model is Step:
-            for step in renumber_steps(form.instance.pk):
-                self.audit(request, step, "updated", {"position": step.position})
+    def delete_model(self, request, obj):
+        project_delete(project=obj, actor=request.user, source_ip=client_ip(request))
 
 
 @admin.register(Step)
-class StepAdmin(ProcessAuditScope, AuditedAdminMixin, admin.ModelAdmin):
+class StepAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    """A step is saved, added or deleted by saving its project's whole process, the other
+    steps as they are. A step stays in the project it was added to."""
+
     form = StepForm
     list_display = ("name", "project", "position", "kind", "enabled", "run_condition")
     list_filter = ("kind", "enabled", "run_condition", "project")
@@ -215,27 +259,18 @@ class StepAdmin(ProcessAuditScope, AuditedAdminMixin, admin.ModelAdmin):
     search_fields = ("name", "project__name", "instructions")
     ordering = ("project__name", "position", "id")
     fieldsets = ((None, {"fields": ("project",)}), *STEP_FIELDSETS)
-    autocomplete_fields = ("project", *STEP_AUTOCOMPLETE)
+    autocomplete_fields = ("project",)
 
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        project_ids = {obj.project_id}
-        if change and "project" in form.changed_data:
-            project_ids.add(form.initial.get("project"))
-        self._renumber(request, project_ids)
+    def get_readonly_fields(self, request, obj=None):
+        return ("project",) if obj else ()
+
+    def service_save(self, request, form, formsets, change):
+        step: Step = form.instance
+        entries = _stored_steps(step.project, without=step if change else None)
+        # Among equal positions the older step comes first, as the lists show them.
+        entries.append(((step.position, step.pk or float("inf")), _step_spec(form.cleaned_data, step)))
+        saved = _replace_process(request, step.project, entries)
+        return next(saved_step for saved_step in saved if saved_step.name == step.name.strip())
 
     def delete_model(self, request, obj):
-        project_id = obj.project_id
-        super().delete_model(request, obj)
-        self._renumber(request, {project_id})
-
-    def delete_queryset(self, request, queryset):
-        project_ids = set(queryset.values_list("project_id", flat=True))
-        super().delete_queryset(request, queryset)
-        self._renumber(request, project_ids)
-
-    def _renumber(self, request, project_ids) -> None:
-        for project_id in project_ids:
-            if project_id:
-                for step in renumber_steps(project_id):
-                    self.audit(request, step, "updated", {"position": step.position})
+        _replace_process(request, obj.project, _stored_steps(obj.project, without=obj))

@@ -28,6 +28,92 @@ MAX_TIMEOUT_SECONDS = 24 * 60 * 60
 PROJECT_FIELDS = ("name", "slug", "group", "lifecycle", "description", "disabled", "guided_failure")
 
 
+# --- project groups ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def project_group_create(
+    *, name: str, description: str = "", actor: User | None, source_ip: str | None = None
+) -> ProjectGroup:
+    """Creates a project group.
+
+    Refuses: an actor who is not a superuser (403); an empty name or one already taken in
+    any case (400).
+    """
+    permissions.require_superuser(actor, "create project groups")
+    name = name.strip()
+    _check_project_group_name(name, exclude_pk=None)
+    group = ProjectGroup.objects.create(name=name, description=description)
+    audit_record(
+        actor=actor,
+        action="project_group.created",
+        subject=group,
+        changes={"name": name, "description": description},
+        source_ip=source_ip,
+    )
+    return group
+
+
+@transaction.atomic
+def project_group_update(
+    *,
+    group: ProjectGroup,
+    name: str | None = None,
+    description: str | None = None,
+    actor: User | None,
+    source_ip: str | None = None,
+) -> ProjectGroup:
+    """Changes what is given (None: unchanged); changing nothing writes nothing.
+
+    Refuses: an actor who is not a superuser (403); an empty name or one already taken in
+    any case (400).
+    """
+    permissions.require_superuser(actor, "change project groups")
+    wanted = {"name": name.strip() if name is not None else None, "description": description}
+    changes = {
+        key: [getattr(group, key), value]
+        for key, value in wanted.items()
+        if value is not None and value != getattr(group, key)
+    }
+    if not changes:
+        return group
+    if "name" in changes:
+        _check_project_group_name(wanted["name"], exclude_pk=group.pk)
+    for key, (_, value) in changes.items():
+        setattr(group, key, value)
+    group.save(update_fields=list(changes))
+    audit_record(
+        actor=actor, action="project_group.updated", subject=group, changes=changes, source_ip=source_ip
+    )
+    return group
+
+
+@transaction.atomic
+def project_group_delete(*, group: ProjectGroup, actor: User | None, source_ip: str | None = None) -> None:
+    """Deletes a project group nothing refers to.
+
+    Refuses: an actor who is not a superuser (403); a group that has projects or is in
+    the scope of a role grant (409, ``in_use``) — dropping it from a grant scoped to it
+    alone would widen that grant to every project.
+    """
+    permissions.require_superuser(actor, "delete project groups")
+    audit_record(
+        actor=actor,
+        action="project_group.deleted",
+        subject=group,
+        changes={"name": group.name, "description": group.description},
+        source_ip=source_ip,
+    )
+    delete_or_refuse(group)
+
+
+def _check_project_group_name(name: str, *, exclude_pk: int | None) -> None:
+    if not name:
+        raise InvalidInput("A project group needs a name.", code="name_required")
+    if ProjectGroup.objects.filter(name__iexact=name).exclude(pk=exclude_pk).exists():
+        raise InvalidInput(f"A project group named {name} already exists.", code="duplicate_name")
+
+
 # --- projects ---------------------------------------------------------------------------
 
 
@@ -125,6 +211,32 @@ def project_update(
         source_ip=source_ip,
     )
     return project
+
+
+@transaction.atomic
+def project_delete(*, project: Project, actor: User | None, source_ip: str | None = None) -> None:
+    """Deletes a project and its process.
+
+    Refuses: an actor who is not a superuser (403); a project that has releases or
+    deployments, or is in the scope of a role grant (409, ``in_use``) — dropping it from a
+    grant scoped to it alone would widen that grant to every project.
+    """
+    permissions.require_superuser(actor, "delete projects")
+    audit_record(
+        actor=actor,
+        action="project.deleted",
+        subject=project,
+        project=project,
+        changes={
+            "name": project.name,
+            "slug": project.slug,
+            "group": project.group.name,
+            "lifecycle": project.lifecycle.name,
+            "steps": process_summary(project),
+        },
+        source_ip=source_ip,
+    )
+    delete_or_refuse(project)
 
 
 # --- processes --------------------------------------------------------------------------
@@ -257,48 +369,3 @@ def process_summary(project: Project) -> list[dict]:
         .order_by("position", "id")
         .prefetch_related("environments", "excluded_environments", "responsible_teams")
     ]
-
-
-@transaction.atomic
-def project_delete(*, project: Project, actor: User | None, source_ip: str | None = None) -> None:
-    """Deletes a project and its process.
-
-    Refuses: an actor who is not a superuser (403); a project that has releases or
-    deployments, or is in the scope of a role grant (409, ``in_use``) — dropping it from a
-    grant scoped to it alone would widen that grant to every project.
-    """
-    permissions.require_superuser(actor, "delete projects")
-    audit_record(
-        actor=actor,
-        action="project.deleted",
-        subject=project,
-        project=project,
-        changes={
-            "name": project.name,
-            "slug": project.slug,
-            "group": project.group.name,
-            "lifecycle": project.lifecycle.name,
-            "steps": process_summary(project),
-        },
-        source_ip=source_ip,
-    )
-    delete_or_refuse(project)
-
-
-@transaction.atomic
-def project_group_delete(*, group: ProjectGroup, actor: User | None, source_ip: str | None = None) -> None:
-    """Deletes a project group nothing refers to.
-
-    Refuses: an actor who is not a superuser (403); a group that has projects or is in
-    the scope of a role grant (409, ``in_use``) — dropping it from a grant scoped to it
-    alone would widen that grant to every project.
-    """
-    permissions.require_superuser(actor, "delete project groups")
-    audit_record(
-        actor=actor,
-        action="project_group.deleted",
-        subject=group,
-        changes={"name": group.name, "description": group.description},
-        source_ip=source_ip,
-    )
-    delete_or_refuse(group)

@@ -1,108 +1,109 @@
-"""Shared admin plumbing: the site's titles, the mixin that audits every configuration
-change made through the admin (§5 of the specification), and a form base for names that
-are unique regardless of case, as the services require."""
+"""Shared admin plumbing: the site's titles, and the mixin through which every
+configuration admin writes with the services, so a change made here is checked and
+audited exactly as one made through the API (§5 of the specification)."""
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import quote
+from django.contrib.admin.widgets import AutocompleteSelectMultiple
 from django.db import models
-from django.forms import BaseForm, BaseFormSet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 
 from relman.exceptions import DomainError
 from relman.http import client_ip
-from teams.services import audit_record
 
 admin.site.site_header = "Relman administration"
 admin.site.site_title = "Relman"
 admin.site.index_title = "Configuration"
 
-# Form fields whose values never go into the audit trail; the event only says they changed.
-SECRET_FIELD_MARKERS = ("password", "secret")
-SECRET_PLACEHOLDER = "(changed)"
 
+class ServiceAdminMixin:
+    """Saves and deletes through the services: the admin never writes a row itself.
 
-def audit_name(model: type[models.Model] | models.Model) -> str:
-    """``PhaseEnvironment`` → ``phase_environment``, the subject word of an audit action."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", model._meta.object_name).lower()
+    A subclass implements ``service_save(request, form, formsets, change)``, which hands
+    the validated form and its inline formsets to the service and returns the object the
+    service saved, and ``delete_model`` with the service's delete. Put the mixin first
+    among the bases: ``class XAdmin(ServiceAdminMixin, ModelAdmin)``.
 
-
-def _audit_value(value: Any) -> Any:
-    if isinstance(value, models.Model):
-        return str(value)
-    if isinstance(value, models.QuerySet | list | tuple | set | frozenset):
-        return [_audit_value(v) for v in value]
-    return value
-
-
-def form_changes(form: BaseForm) -> dict[str, Any]:
-    """The fields the form changed, with their new values (related objects by name)."""
-    cleaned = getattr(form, "cleaned_data", {}) or {}
-    changes: dict[str, Any] = {}
-    for name in form.changed_data:
-        if name == "DELETE":
-            continue
-        if any(marker in name for marker in SECRET_FIELD_MARKERS):
-            changes[name] = SECRET_PLACEHOLDER
-        else:
-            changes[name] = _audit_value(cleaned.get(name))
-    return changes
-
-
-class AuditedAdminMixin:
-    """Writes an AuditEvent ``<model>.created|updated|deleted`` for every object the admin
-    saves or deletes, in the admin's own transaction, including inline objects and bulk
-    deletions. Put it first among the bases: ``class XAdmin(AuditedAdminMixin, ModelAdmin)``.
-
-    ``audit_scope(obj)`` may return ``{"project": …, "environment": …}`` so an event can be
-    found by the project or environment it concerns.
-
-    An admin whose ``delete_model`` calls a delete service sets ``bulk_delete = False``;
-    the service's refusal (a ``DomainError``) is shown as a message on the object's page.
+    A service's refusal (a ``DomainError``) rolls the admin's transaction back whole and
+    shows on the page: on the form, above the fields, as it was submitted; after a delete
+    or a change on the list, as a message. Deleting several rows at once is not offered,
+    as it would bypass the delete service.
     """
 
-    bulk_delete = True
-
-    def audit_scope(self, obj: models.Model) -> dict[str, Any]:
-        return {}
-
-    def audit(
-        self,
-        request: HttpRequest,
-        obj: models.Model,
-        verb: str,
-        changes: dict[str, Any] | None = None,
-    ) -> None:
-        audit_record(
-            actor=request.user if request.user.is_authenticated else None,
-            action=f"{audit_name(obj)}.{verb}",
-            subject=obj,
-            changes=changes or {},
-            source_ip=client_ip(request),
-            **self.audit_scope(obj),
-        )
+    def service_save(
+        self, request: HttpRequest, form: forms.ModelForm, formsets: list, change: bool
+    ) -> models.Model:
+        raise NotImplementedError
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        changes = form_changes(form)
-        if change and not changes:
-            return
-        self.audit(request, obj, "updated" if change else "created", changes)
+        """Nothing is written here: ``save_related`` gives the service the form together
+        with its inlines, which it saves as one change."""
 
-    def delete_model(self, request, obj):
-        self.audit(request, obj, "deleted")
-        super().delete_model(request, obj)
+    def save_related(self, request, form, formsets, change):
+        saved = self.service_save(request, form, formsets, change)
+        # The admin goes on with the form's object (its log entry, the redirect to its
+        # page); a service that recreates rows gives it a new primary key.
+        form.instance.pk = saved.pk
+        form.instance._state.adding = False
 
-    def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            self.audit(request, obj, "deleted")
-        super().delete_queryset(request, queryset)
+    def construct_change_message(self, request, form, formsets, add=False):
+        # The inline formsets were never saved, so they have no list of what they saved;
+        # the audit trail records the details.
+        return super().construct_change_message(request, form, [], add)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        refusal = getattr(request, "service_refusal", None)
+        if refusal is None:
+            return form
+
+        class RefusedForm(form):
+            def clean(self):
+                cleaned = super().clean()
+                self.add_error(None, str(refusal))
+                return cleaned
+
+        return RefusedForm
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as exc:
+            # The transaction has rolled back; show the submitted form again, with the
+            # refusal as its error and nothing saved.
+            request.service_refusal = exc
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def response_change(self, request, obj):
+        response = super().response_change(request, obj)
+        if "_continue" not in request.POST:
+            return response
+        # Django goes back to the page it came from, but a service that recreates rows
+        # (the steps of a process, the phases of a lifecycle) gave the object a new key.
+        opts = self.model._meta
+        url = reverse(
+            f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_change", args=[quote(obj.pk)]
+        )
+        preserved = {"preserved_filters": self.get_preserved_filters(request), "opts": opts}
+        return HttpResponseRedirect(add_preserved_filters(preserved, url))
+
+    def changelist_view(self, request, extra_context=None):
+        try:
+            return super().changelist_view(request, extra_context)
+        except DomainError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def get_deleted_objects(self, objs, request):
+        # The delete service decides what may not be deleted, and says why in its own
+        # words; the page lists what the deletion takes with it.
+        deleted, model_count, perms_needed, _ = super().get_deleted_objects(objs, request)
+        return deleted, model_count, perms_needed, []
 
     def delete_view(self, request, object_id, extra_context=None):
         try:
@@ -120,37 +121,62 @@ class AuditedAdminMixin:
 
     def get_actions(self, request):
         actions = super().get_actions(request)
-        if not self.bulk_delete:
-            actions.pop("delete_selected", None)
+        actions.pop("delete_selected", None)
         return actions
 
-    def save_formset(self, request, form, formset: BaseFormSet, change):
-        for deleted in formset.deleted_forms:
-            if deleted.instance.pk is not None:
-                self.audit(request, deleted.instance, "deleted")
-        deleted_forms = set(formset.deleted_forms)
-        initial_count = formset.initial_form_count()
-        super().save_formset(request, form, formset, change)
-        for index, inline_form in enumerate(formset.forms):
-            if inline_form in deleted_forms or not inline_form.has_changed():
-                continue
-            if inline_form.instance.pk is None:
-                continue
-            verb = "updated" if index < initial_count else "created"
-            self.audit(request, inline_form.instance, verb, form_changes(inline_form))
+
+class AuditedAdminMixin:
+    """For an admin whose change has no service yet (the release notes, in the releases
+    app): saves the row itself and writes one ``<model>.updated`` event with each changed
+    field as ``[old, new]``, the services' format. ``audit_scope(obj)`` may return
+    ``{"project": …, "environment": …}`` so the event is found by what it concerns."""
+
+    def audit_scope(self, obj: models.Model) -> dict:
+        return {}
+
+    def save_model(self, request, obj, form, change):
+        # Imported here: relman is the bottom layer; this mixin goes once the release
+        # notes have a service.
+        from teams.services import audit_record
+
+        super().save_model(request, obj, form, change)
+        changes = {name: [form.initial.get(name), form.cleaned_data.get(name)] for name in form.changed_data}
+        if changes:
+            audit_record(
+                actor=request.user,
+                action=f"{obj._meta.model_name}.{'updated' if change else 'created'}",
+                subject=obj,
+                changes=changes,
+                source_ip=client_ip(request),
+                **self.audit_scope(obj),
+            )
 
 
-class UniqueNameForm(forms.ModelForm):
-    """Refuses a ``name`` another row already has in any case ("test" next to "Test"),
-    as the services and the API do."""
+def autocomplete_multiple(model: type[models.Model], name: str) -> forms.ModelMultipleChoiceField:
+    """A form field, searched as you type, for a many-to-many field that goes through a
+    link model of its own, which the admin leaves out of its forms. The services set it."""
+    field = model._meta.get_field(name)
+    return forms.ModelMultipleChoiceField(
+        queryset=field.related_model._default_manager.all(),
+        required=False,
+        widget=AutocompleteSelectMultiple(field, admin.site),
+        label=field.verbose_name.capitalize(),
+        help_text=field.help_text,
+    )
 
-    def clean(self):
-        cleaned = super().clean()
-        name = (cleaned.get("name") or "").strip()
-        if name:
-            others = self._meta.model._default_manager.exclude(pk=self.instance.pk)
-            if others.filter(name__iexact=name).exists():
-                verbose_name = self._meta.model._meta.verbose_name
-                article = "An" if verbose_name[:1].lower() in "aeiou" else "A"
-                self.add_error("name", f"{article} {verbose_name} named {name} already exists.")
-        return cleaned
+
+def stored(obj: models.Model) -> models.Model:
+    """The object as the database has it: a bound form has already copied its input onto
+    its instance, and a service compares what is stored with what it is given."""
+    return type(obj)._default_manager.get(pk=obj.pk)
+
+
+def kept_forms(formset) -> list[forms.BaseForm]:
+    """The formset's filled-in forms not marked for deletion, in the order shown."""
+    return [form for form in formset.forms if form.cleaned_data and not form.cleaned_data.get("DELETE")]
+
+
+def fields_given(form: forms.BaseForm, names: tuple[str, ...]) -> dict:
+    """The form's cleaned values of those ``names`` it has, as keyword arguments for an
+    ``<entity>_update`` service (a list page edits only some of them)."""
+    return {name: form.cleaned_data[name] for name in names if name in form.cleaned_data}

@@ -1,35 +1,48 @@
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.admin import sensitive_post_parameters_m
 from django.db import transaction
 from django.db.models import Count, Q
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from relman.admin import AuditedAdminMixin, UniqueNameForm
+from relman.admin import ServiceAdminMixin, autocomplete_multiple, fields_given, kept_forms, stored
+from relman.exceptions import DomainError
 from relman.http import client_ip
 from teams.models import ApiKey, AuditEvent, RoleGrant, Team, User
-from teams.services import api_key_revoke, team_delete
+from teams.services import (
+    RoleSpec,
+    api_key_revoke,
+    team_create,
+    team_delete,
+    team_update,
+    user_create,
+    user_set_password,
+    user_update,
+)
 
-
-def _add_display_name(fieldsets):
-    """Django's user fieldsets with ``display_name`` first among the personal fields."""
-    result = []
-    for name, options in fieldsets:
-        fields = tuple(options["fields"])
-        if "first_name" in fields:
-            options = {**options, "fields": ("display_name", *fields)}
-        result.append((name, options))
-    return tuple(result)
+# What the user page changes through ``user_update``.
+USER_FIELDS = ("display_name", "first_name", "last_name", "email", "is_active", "is_staff", "is_superuser")
 
 
 @admin.register(User)
-class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
+class UserAdmin(ServiceAdminMixin, DjangoUserAdmin):
+    """Users are created, changed and given passwords through the services. Roles come
+    from teams, not from Django's groups and permissions, so those are not offered; a
+    user is deactivated rather than deleted, so the history they made keeps its actor."""
+
     fieldsets = (
-        *_add_display_name(DjangoUserAdmin.fieldsets),
+        (None, {"fields": ("username", "password")}),
+        ("Personal info", {"fields": ("display_name", "first_name", "last_name", "email")}),
+        ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser")}),
+        ("Important dates", {"fields": ("last_login", "date_joined")}),
         ("Teams", {"fields": ("team_links",)}),
     )
     add_fieldsets = (
@@ -48,10 +61,15 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
             },
         ),
     )
-    readonly_fields = ("team_links",)
     list_display = ("username", "display_name", "email", "team_list", "is_active", "is_superuser")
     list_filter = ("is_active", "is_superuser", "is_staff", "teams")
     search_fields = ("username", "display_name", "first_name", "last_name", "email")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("username", "last_login", "date_joined", "team_links") if obj else ()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("teams")
@@ -71,29 +89,73 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
             ((reverse("admin:teams_team_change", args=[team.pk]), team.name) for team in teams),
         )
 
+    def service_save(self, request, form, formsets, change):
+        if change:
+            return user_update(
+                user=stored(form.instance),
+                **fields_given(form, USER_FIELDS),
+                actor=request.user,
+                source_ip=client_ip(request),
+            )
+        data = form.cleaned_data
+        return user_create(
+            username=data["username"],
+            display_name=data["display_name"],
+            email=data["email"],
+            password=data["password1"] if data["set_usable_password"] else None,
+            actor=request.user,
+            source_ip=client_ip(request),
+        )
+
+    @sensitive_post_parameters_m
     def user_change_password(self, request, id, form_url=""):
-        # Django's view saves the password itself, outside save_model: audit it here, in
-        # the same transaction, and only when the stored hash actually changed.
-        with transaction.atomic():
-            users = self.model._default_manager.filter(pk=unquote(id))
-            before = users.values_list("password", flat=True).first()
-            response = super().user_change_password(request, id, form_url)
-            if request.method == "POST":
-                user = users.first()
-                if user is not None and user.password != before:
-                    self.audit(
-                        request,
-                        user,
-                        "password_changed",
-                        {"usable_password": user.has_usable_password()},
-                    )
-        return response
+        """Django's page, saving through ``user_set_password``. Anything but a valid
+        submission (a GET, form errors, conflicting buttons) is left to Django's view."""
+        user = self.get_object(request, unquote(id))
+        if request.method != "POST" or user is None or not self.has_change_permission(request, user):
+            return super().user_change_password(request, id, form_url)
+        form = self.change_password_form(user, request.POST)
+        if not form.is_valid() or not (
+            form.cleaned_data["set_usable_password"] or "unset-password" in request.POST
+        ):
+            return super().user_change_password(request, id, form_url)
+        try:
+            with transaction.atomic():
+                user_set_password(
+                    user=user,
+                    password=form.cleaned_data["password1"]
+                    if form.cleaned_data["set_usable_password"]
+                    else None,
+                    actor=request.user,
+                    source_ip=client_ip(request),
+                )
+                self.log_change(request, user, self.construct_change_message(request, form, None))
+        except DomainError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+        if user.has_usable_password():
+            self.message_user(request, "Password changed successfully.", messages.SUCCESS)
+        else:
+            self.message_user(request, "Password-based authentication was disabled.", messages.SUCCESS)
+        # Changing one's own password keeps one signed in.
+        update_session_auth_hash(request, user)
+        return HttpResponseRedirect(reverse(f"{self.admin_site.name}:teams_user_change", args=[user.pk]))
+
+
+class RoleGrantForm(forms.ModelForm):
+    project_groups = autocomplete_multiple(RoleGrant, "project_groups")
+    projects = autocomplete_multiple(RoleGrant, "projects")
+    environments = autocomplete_multiple(RoleGrant, "environments")
+
+    class Meta:
+        model = RoleGrant
+        fields = ("role", "project_groups", "projects", "environments")
 
 
 class RoleGrantInline(admin.TabularInline):
     model = RoleGrant
+    form = RoleGrantForm
     fields = ("role", "project_groups", "projects", "environments")
-    autocomplete_fields = ("project_groups", "projects", "environments")
     extra = 0
     verbose_name = "role"
     verbose_name_plural = (
@@ -106,9 +168,7 @@ class RoleGrantInline(admin.TabularInline):
 
 
 @admin.register(Team)
-class TeamAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    form = UniqueNameForm
-    bulk_delete = False
+class TeamAdmin(ServiceAdminMixin, admin.ModelAdmin):
     list_display = ("name", "member_count", "role_summary", "description")
     search_fields = ("name", "description")
     list_filter = ("roles__role",)
@@ -132,8 +192,31 @@ class TeamAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def role_summary(self, obj: Team) -> str:
         return ", ".join(sorted({grant.get_role_display() for grant in obj.roles.all()}))
 
+    def service_save(self, request, form, formsets, change):
+        data = form.cleaned_data
+        (grants,) = (formset for formset in formsets if formset.model is RoleGrant)
+        roles = [
+            RoleSpec(
+                role=grant.cleaned_data["role"],
+                project_groups=list(grant.cleaned_data["project_groups"]),
+                projects=list(grant.cleaned_data["projects"]),
+                environments=list(grant.cleaned_data["environments"]),
+            )
+            for grant in kept_forms(grants)
+        ]
+        values = {
+            "name": data["name"],
+            "description": data["description"],
+            "members": list(data["members"]),
+            "roles": roles,
+        }
+        if change:
+            return team_update(
+                team=stored(form.instance), **values, actor=request.user, source_ip=client_ip(request)
+            )
+        return team_create(**values, actor=request.user, source_ip=client_ip(request))
+
     def delete_model(self, request, obj):
-        # The service refuses a team responsible for steps (it audits the deletion itself).
         team_delete(team=obj, actor=request.user, source_ip=client_ip(request))
 
 

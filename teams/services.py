@@ -178,6 +178,80 @@ def user_create(
     return user
 
 
+@transaction.atomic
+def user_update(
+    *,
+    user: User,
+    display_name: str | None = None,
+    email: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    is_active: bool | None = None,
+    is_staff: bool | None = None,
+    is_superuser: bool | None = None,
+    actor: User | None,
+    source_ip: str | None = None,
+) -> User:
+    """Changes what is given (None: unchanged) and audits ``user.updated`` with each
+    changed field as ``[old, new]``; changing nothing writes nothing.
+
+    Refuses: an actor who is not a superuser (403).
+    """
+    require_superuser(actor, "change users")
+    wanted = {
+        "display_name": display_name,
+        "email": email,
+        "first_name": first_name,
+        "last_name": last_name,
+        "is_active": is_active,
+        "is_staff": is_staff,
+        "is_superuser": is_superuser,
+    }
+    changes = {
+        key: [getattr(user, key), value]
+        for key, value in wanted.items()
+        if value is not None and value != getattr(user, key)
+    }
+    if not changes:
+        return user
+    for key, (_, value) in changes.items():
+        setattr(user, key, value)
+    user.save(update_fields=list(changes))
+    audit_record(actor=actor, action="user.updated", subject=user, changes=changes, source_ip=source_ip)
+    return user
+
+
+@transaction.atomic
+def user_set_password(
+    *, user: User, password: str | None, actor: User | None, source_ip: str | None = None
+) -> User:
+    """Sets the user's password, or with ``None`` removes it (the user can no longer sign
+    in with one; API keys still work). The audit event ``user.password_changed`` says the
+    password changed, never what it is.
+
+    Refuses: an actor who is not a superuser (403); a password the password validators
+    reject (400).
+    """
+    require_superuser(actor, "change passwords")
+    was_usable = user.has_usable_password()
+    if password:
+        try:
+            validate_password(password, user)
+        except DjangoValidationError as exc:
+            raise InvalidInput(" ".join(exc.messages), code="invalid_password") from None
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.save(update_fields=["password"])
+    changes: dict[str, Any] = {"password": "changed"}
+    if was_usable != user.has_usable_password():
+        changes["usable_password"] = [was_usable, user.has_usable_password()]
+    audit_record(
+        actor=actor, action="user.password_changed", subject=user, changes=changes, source_ip=source_ip
+    )
+    return user
+
+
 @dataclass(frozen=True)
 class RoleSpec:
     """One role grant of a team, as given to ``team_create``/``team_update``."""

@@ -1,5 +1,6 @@
-"""The admin site: every page loads without N+1 queries, configuration changes are
-validated and audited, and what happened (deployments, interruptions) is read-only."""
+"""The admin site: every page loads without N+1 queries, configuration changes go through
+the services (validated, audited as ``{field: [old, new]}``, refused as a message on the
+page), and what happened (deployments, interruptions) is read-only."""
 
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,6 +24,7 @@ from releases.models import (
     ReleaseStep,
     TaskLogEntry,
 )
+from relman.exceptions import Conflict
 from teams.choices import Role
 from teams.models import ApiKey, AuditEvent, RoleGrant, Team, User
 from teams.services import api_key_create, audit_record
@@ -263,9 +265,9 @@ def test_lifecycle_created_with_phases_is_audited(admin_client, db):
     assert created.subject_id == str(lifecycle.pk)
     assert created.actor.username == "admin"
     assert created.source_ip == "10.1.2.3"
-    assert created.changes == {"name": "Standard"}
-    phase_events = AuditEvent.objects.filter(action="phase.created")
-    assert sorted(event.changes["name"] for event in phase_events) == ["Production", "Test"]
+    assert created.changes["name"] == "Standard"
+    assert [phase["name"] for phase in created.changes["phases"]] == ["Test", "Production"]
+    assert list(AuditEvent.objects.values_list("action", flat=True)) == ["lifecycle.created"]
 
 
 def test_lifecycle_update_and_delete_are_audited(admin_client, rows):
@@ -278,7 +280,7 @@ def test_lifecycle_update_and_delete_are_audited(admin_client, rows):
     admin_client.post(_url(Lifecycle, "delete", lifecycle.pk), {"post": "yes"})
 
     updated = AuditEvent.objects.get(action="lifecycle.updated")
-    assert updated.changes == {"name": "Unused lifecycle"}
+    assert updated.changes == {"name": ["Unused", "Unused lifecycle"]}
     assert AuditEvent.objects.filter(action="lifecycle.deleted", subject_id=str(lifecycle.pk)).exists()
     assert not Lifecycle.objects.filter(pk=lifecycle.pk).exists()
 
@@ -355,10 +357,12 @@ def test_environment_may_be_in_phases_of_different_lifecycles(admin_client, rows
     )
 
     assert response.status_code == 302
-    assert phase.phase_environments.get().automatic is True
-    event = AuditEvent.objects.get(action="phase_environment.created")
-    assert event.environment == rows.environments[2]
-    assert event.changes == {"environment": "Production", "automatic": True}
+    assert other.phases.get().phase_environments.get().automatic is True
+    event = AuditEvent.objects.get(action="lifecycle.updated")
+    assert event.subject_id == str(other.pk)
+    before = {"name": "Straight to production", "rule": PhaseRule.ALL, "minimum": None, "environments": []}
+    after = {**before, "environments": [{"environment": "production", "automatic": True}]}
+    assert event.changes == {"phases": [[before], [after]]}
 
 
 def test_minimum_above_environment_count_is_refused(admin_client, rows):
@@ -395,7 +399,7 @@ def test_environment_sort_order_is_editable_from_the_list(admin_client, rows):
     environments[2].refresh_from_db()
     assert environments[2].sort_order == 10
     event = AuditEvent.objects.get(action="environment.updated")
-    assert event.changes == {"sort_order": 10}
+    assert event.changes == {"sort_order": [2, 10]}
     assert event.environment == environments[2]
 
 
@@ -435,7 +439,7 @@ def _step_row(step: Step | None, name: str, position: str, **extra) -> dict[str,
     return row
 
 
-def test_steps_are_renumbered_after_editing_positions(admin_client, rows):
+def test_steps_are_saved_as_one_process_in_position_order(admin_client, rows):
     backup, tests = rows.steps
 
     response = admin_client.post(
@@ -460,10 +464,17 @@ def test_steps_are_renumbered_after_editing_positions(admin_client, rows):
         ("Backup the database", 3),
         ("Smoke test", 4),
     ]
-    created = AuditEvent.objects.filter(action="step.created")
-    assert {event.changes["name"] for event in created} == {"Notify", "Smoke test"}
-    assert all(event.project == rows.project for event in created)
-    assert AuditEvent.objects.filter(action="step.updated", subject_id=str(backup.pk)).exists()
+    event = AuditEvent.objects.get(action="process.updated")
+    assert event.project == rows.project
+    before, after = event.changes["steps"]
+    assert [step["name"] for step in before] == ["Backup the database", "Run tests"]
+    assert [step["name"] for step in after] == ["Run tests", "Notify", "Backup the database", "Smoke test"]
+    assert list(
+        AuditEvent.objects.filter(project=rows.project).order_by("pk").values_list("action", flat=True)
+    ) == [
+        "deployment.created",
+        "process.updated",
+    ]
 
 
 def test_step_in_both_environment_lists_is_refused_naming_it(admin_client, rows):
@@ -496,13 +507,128 @@ def test_script_step_needs_a_script(admin_client, rows):
 
 
 def test_step_deleted_in_the_admin_closes_the_gap(admin_client, rows):
+    backup, _ = rows.steps
+
+    response = admin_client.post(_url(Step, "delete", backup.pk), {"post": "yes"})
+
+    assert response.status_code == 302
+    assert list(rows.project.steps.values_list("name", "position")) == [("Run tests", 1)]
+    event = AuditEvent.objects.get(action="process.updated", project=rows.project)
+    assert [[step["name"] for step in steps] for steps in event.changes["steps"]] == [
+        ["Backup the database", "Run tests"],
+        ["Run tests"],
+    ]
+
+
+def test_step_edited_on_its_page_saves_the_whole_process(admin_client, rows):
+    backup, _ = rows.steps
+
+    response = admin_client.post(
+        _url(Step, "change", backup.pk),
+        {**_step_row(None, "Back up the database", "5"), "_continue": "Save and continue editing"},
+    )
+
+    assert response.status_code == 302
+    assert list(rows.project.steps.values_list("name", "position")) == [
+        ("Run tests", 1),
+        ("Back up the database", 2),
+    ]
+    moved = rows.project.steps.get(name="Back up the database")
+    assert response["Location"] == _url(Step, "change", moved.pk)
+    event = AuditEvent.objects.get(action="process.updated")
+    assert [step["name"] for step in event.changes["steps"][1]] == ["Run tests", "Back up the database"]
+
+
+def test_step_added_on_its_page_goes_at_the_end(admin_client, rows):
+    response = admin_client.post(
+        _url(Step, "add"), {"project": str(rows.project.pk), **_step_row(None, "Notify", "")}
+    )
+
+    assert response.status_code == 302
+    assert list(rows.project.steps.values_list("name", "position")) == [
+        ("Backup the database", 1),
+        ("Run tests", 2),
+        ("Notify", 3),
+    ]
+    assert AuditEvent.objects.filter(action="process.updated", project=rows.project).count() == 1
+
+
+def test_refused_project_change_shows_on_the_form_and_saves_nothing(admin_client, rows):
+    Project.objects.create(name="Scratch", slug="scratch", group=rows.project.group, lifecycle=rows.lifecycle)
     backup, tests = rows.steps
+    data = _project_post(
+        rows.project,
+        [
+            _step_row(backup, "Renamed backup", "1"),
+            _step_row(tests, tests.name, "2", kind=StepKind.SCRIPT, script="echo ok"),
+        ],
+        initial=2,
+    )
+    # The form accepts it (the column is unique as written); the service compares names
+    # regardless of case.
+    data["name"] = "scratch"
 
-    admin_client.post(_url(Step, "delete", backup.pk), {"post": "yes"})
+    response = admin_client.post(_url(Project, "change", rows.project.pk), data)
 
-    tests.refresh_from_db()
-    assert tests.position == 1
-    assert AuditEvent.objects.filter(action="step.deleted", project=rows.project).exists()
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "A project named scratch already exists." in content
+    assert 'value="Renamed backup"' in content
+    assert rows.project.steps.filter(pk=backup.pk, name="Backup the database").exists()
+    assert not AuditEvent.objects.filter(action__in=["project.updated", "process.updated"]).exists()
+
+
+def test_refusal_after_a_first_write_rolls_back_the_whole_save(admin_client, rows, monkeypatch):
+    def refuse(**kwargs):
+        raise Conflict("The process is being changed elsewhere.")
+
+    monkeypatch.setattr("processes.admin.process_replace", refuse)
+    backup, tests = rows.steps
+    data = _project_post(
+        rows.project,
+        [
+            _step_row(backup, backup.name, "1"),
+            _step_row(tests, tests.name, "2", kind=StepKind.SCRIPT, script="echo ok"),
+        ],
+        initial=2,
+    )
+    data["description"] = "Changed"
+
+    response = admin_client.post(_url(Project, "change", rows.project.pk), data)
+
+    assert response.status_code == 200
+    assert "The process is being changed elsewhere." in response.content.decode()
+    rows.project.refresh_from_db()
+    assert rows.project.description == ""
+    assert not AuditEvent.objects.filter(action="project.updated").exists()
+
+
+def test_project_group_is_created_and_changed_through_the_services(admin_client, db):
+    admin_client.post(_url(ProjectGroup, "add"), {"name": "Web", "description": ""}, REMOTE_ADDR="10.1.2.3")
+    group = ProjectGroup.objects.get(name="Web")
+
+    response = admin_client.post(
+        _url(ProjectGroup, "change", group.pk), {"name": "Web sites", "description": ""}
+    )
+
+    assert response.status_code == 302
+    created = AuditEvent.objects.get(action="project_group.created")
+    assert created.source_ip == "10.1.2.3"
+    assert AuditEvent.objects.get(action="project_group.updated").changes == {"name": ["Web", "Web sites"]}
+
+
+def test_project_group_name_taken_in_another_case_is_refused(admin_client, rows):
+    response = admin_client.post(_url(ProjectGroup, "add"), {"name": "GROUP", "description": ""})
+
+    assert response.status_code == 200
+    assert "A project group named GROUP already exists." in response.content.decode()
+    assert not ProjectGroup.objects.filter(name="GROUP").exists()
+
+
+def test_configuration_is_never_deleted_in_bulk(admin_client, rows):
+    for model in (Team, Environment, Lifecycle, Phase, ProjectGroup, Project, Step, User):
+        response = admin_client.get(_url(model, "changelist"))
+        assert 'value="delete_selected"' not in response.content.decode(), model
 
 
 # --- releases: read-only history ----------------------------------------------------------
@@ -620,7 +746,9 @@ def test_team_membership_change_is_audited(admin_client, rows):
     assert response.status_code == 302
     assert rows.team.members.filter(pk=newcomer.pk).exists()
     event = AuditEvent.objects.get(action="team.updated")
-    assert "newcomer" in event.changes["members"]
+    assert event.changes == {
+        "members": [["user0", "user1", "user2"], ["newcomer", "user0", "user1", "user2"]]
+    }
 
 
 def test_password_change_is_audited_without_the_password(admin_client, rows):
@@ -632,11 +760,59 @@ def test_password_change_is_audited_without_the_password(admin_client, rows):
     )
 
     assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.check_password("An0ther-Passphrase")
     event = AuditEvent.objects.get(action="user.password_changed", subject_id=str(user.pk))
-    assert "An0ther-Passphrase" not in str(event.changes)
+    assert event.changes == {"password": "changed", "usable_password": [False, True]}
+    assert event.actor.username == "admin"
 
 
-def test_phase_removed_from_lifecycle_page_is_audited(admin_client, rows):
+def test_invalid_password_is_refused_on_the_page(admin_client, rows):
+    user = User.objects.get(username="user1")
+
+    response = admin_client.post(
+        reverse("admin:auth_user_password_change", args=[user.pk]),
+        {"usable_password": "true", "password1": "abc", "password2": "abc"},
+    )
+
+    assert response.status_code == 200
+    assert "This password is too short." in response.content.decode()
+    assert not AuditEvent.objects.filter(action="user.password_changed").exists()
+
+
+def test_user_change_is_audited_with_old_and_new_values(admin_client, rows):
+    user = User.objects.get(username="user1")
+
+    response = admin_client.post(
+        _url(User, "change", user.pk),
+        {
+            "display_name": "Sam",
+            "first_name": "",
+            "last_name": "",
+            "email": "sam@example.com",
+            "is_active": "on",
+        },
+        REMOTE_ADDR="10.1.2.3",
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    user.refresh_from_db()
+    assert (user.display_name, user.email) == ("Sam", "sam@example.com")
+    event = AuditEvent.objects.get(action="user.updated")
+    assert event.changes == {"display_name": ["User 1", "Sam"], "email": ["", "sam@example.com"]}
+    assert event.source_ip == "10.1.2.3"
+
+
+def test_users_are_deactivated_not_deleted(admin_client, rows):
+    user = User.objects.get(username="user1")
+
+    response = admin_client.post(_url(User, "delete", user.pk), {"post": "yes"})
+
+    assert response.status_code == 403
+    assert User.objects.filter(pk=user.pk).exists()
+
+
+def test_phase_removed_from_lifecycle_page_is_one_lifecycle_change(admin_client, rows):
     phases = rows.phases
     data = _lifecycle_post(
         "Standard",
@@ -658,9 +834,11 @@ def test_phase_removed_from_lifecycle_page_is_audited(admin_client, rows):
     response = admin_client.post(_url(Lifecycle, "change", rows.lifecycle.pk), data)
 
     assert response.status_code == 302
-    assert not Phase.objects.filter(pk=phases[2].pk).exists()
-    assert AuditEvent.objects.filter(action="phase.deleted", subject_id=str(phases[2].pk)).exists()
-    assert not AuditEvent.objects.filter(action__in=["phase.updated", "lifecycle.updated"]).exists()
+    assert list(rows.lifecycle.phases.values_list("name", flat=True)) == ["Development", "Test"]
+    event = AuditEvent.objects.get(action="lifecycle.updated")
+    before, after = event.changes["phases"]
+    assert [phase["name"] for phase in before] == ["Development", "Test", "Production"]
+    assert after == before[:2]
 
 
 def test_name_taken_in_another_case_is_refused(admin_client, rows):
