@@ -170,10 +170,15 @@ class StepInline(admin.StackedInline):
     model = Step
     form = StepInlineForm
     formset = StepInlineFormSet
-    fieldsets = STEP_FIELDSETS
     ordering = ("position", "id")
     extra = 0
     show_change_link = True
+
+    def get_fieldsets(self, request, obj=None):
+        # Returned here, not declared: the admin's checks refuse many-to-many fields with
+        # link models of their own in a declared list, as it could not save them; the form
+        # declares them and process_replace saves them.
+        return STEP_FIELDSETS
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related(*STEP_LINKS)
@@ -258,8 +263,11 @@ class StepAdmin(ServiceAdminMixin, admin.ModelAdmin):
     list_select_related = ("project",)
     search_fields = ("name", "project__name", "instructions")
     ordering = ("project__name", "position", "id")
-    fieldsets = ((None, {"fields": ("project",)}), *STEP_FIELDSETS)
     autocomplete_fields = ("project",)
+
+    def get_fieldsets(self, request, obj=None):
+        # Returned here, not declared: see StepInline.get_fieldsets.
+        return ((None, {"fields": ("project",)}), *STEP_FIELDSETS)
 
     def get_readonly_fields(self, request, obj=None):
         return ("project",) if obj else ()

@@ -155,13 +155,18 @@ class RoleGrantForm(forms.ModelForm):
 class RoleGrantInline(admin.TabularInline):
     model = RoleGrant
     form = RoleGrantForm
-    fields = ("role", "project_groups", "projects", "environments")
     extra = 0
     verbose_name = "role"
     verbose_name_plural = (
         "Roles — scope: project groups and projects combine (none: every project); "
         "environments restrict further (none: every environment)"
     )
+
+    def get_fields(self, request, obj=None):
+        # Returned here, not declared: the admin's checks refuse many-to-many fields with
+        # link models of their own in a declared list, as it could not save them; the form
+        # declares them and team_create/team_update save them.
+        return RoleGrantForm._meta.fields
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("project_groups", "projects", "environments")

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group
+from django.core import checks
 from django.urls import reverse
 from django.utils import timezone
 
@@ -166,6 +167,10 @@ def _inline_management(prefix: str, total: int, initial: int = 0) -> dict[str, s
 
 
 # --- every page loads ---------------------------------------------------------------------
+
+
+def test_admin_passes_the_system_checks(db):
+    assert checks.run_checks(tags=[checks.Tags.admin]) == []
 
 
 def test_site_is_titled(admin_client):
