@@ -108,7 +108,8 @@ def _must_first(subject: str, phase: PhaseProgress) -> str:
     missing = [str(e) for e in phase.missing]
     if phase.phase.rule == PhaseRule.MINIMUM:
         done = len(phase.environments) - len(missing)
-        need = (phase.phase.minimum or 1) - done
+        # As in phase_complete: a minimum above the phase's size asks for all of them.
+        need = min(phase.phase.minimum or 1, len(phase.environments)) - done
         where = f"{need} more of {_join(missing, 'or')}"
     else:
         where = _join(missing)

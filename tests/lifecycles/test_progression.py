@@ -341,3 +341,25 @@ def test_every_wrong_phase_is_reported_by_its_index(envs):
     )
     assert set(errors) == {1}
     assert set(errors[1]) == {"name", "environments", "minimum"}
+
+
+def test_minimum_larger_than_the_phase_asks_for_no_more_than_its_environments(envs):
+    """Only a hand-edited database holds such a phase (the services refuse it); the
+    sentence must still ask for what phase_complete counts, not for the raw minimum."""
+    lifecycle = Lifecycle.objects.create(name="Shop Lifecycle")
+    test = Phase.objects.create(
+        lifecycle=lifecycle, name="Test", position=1, rule=PhaseRule.MINIMUM, minimum=5
+    )
+    PhaseEnvironment.objects.create(phase=test, environment=envs.t1)
+    PhaseEnvironment.objects.create(phase=test, environment=envs.t2)
+    live = Phase.objects.create(lifecycle=lifecycle, name="Live", position=2)
+    PhaseEnvironment.objects.create(phase=live, environment=envs.live)
+    progress = evaluate(
+        phases=lifecycle_phases(lifecycle.pk),
+        succeeded_ids={envs.t1.pk},
+        reached_ids={envs.t1.pk},
+        subject="Release 1.0.0 of Shop",
+    )
+    assert progress[1].environments[0].reason == (
+        "Release 1.0.0 of Shop must first be deployed to 1 more of Test 2 (phase Test)."
+    )
