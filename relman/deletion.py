@@ -76,7 +76,10 @@ ORDER = {relation: index for index, relation in enumerate(USES)}
 
 def delete_or_refuse(obj: models.Model) -> None:
     """Deletes ``obj`` with everything that cascades from it, or raises
-    ``Conflict(code="in_use")`` naming what still uses it; then nothing is deleted."""
+    ``Conflict(code="in_use")`` naming what still uses it; then nothing is deleted.
+
+    Call it in the transaction that records the delete in the audit trail: the refusal
+    leaves that transaction by raising, and takes the recorded event back with it."""
     try:
         obj.delete()
     except ProtectedError as error:
@@ -86,7 +89,8 @@ def delete_or_refuse(obj: models.Model) -> None:
 
 
 def in_use_message(obj: models.Model, users: Iterable[models.Model]) -> str:
-    """ "<obj> <use>; <use>, so it cannot be deleted.", uses grouped by their wording."""
+    """The refusal, "<obj> <use>; <use>, so it cannot be deleted.", with the users of
+    each wording of a use together, in the order of ``USES``."""
     by_relation: dict[str, list[models.Model]] = {}
     for row in users:
         by_relation.setdefault(_relation(row, obj), []).append(row)
