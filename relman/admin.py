@@ -14,7 +14,6 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 
 from relman.exceptions import DomainError
-from relman.http import client_ip
 
 admin.site.site_header = "Relman administration"
 admin.site.site_title = "Relman"
@@ -123,33 +122,6 @@ class ServiceAdminMixin:
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
-
-
-class AuditedAdminMixin:
-    """For an admin whose change has no service yet (the release notes, in the releases
-    app): saves the row itself and writes one ``<model>.updated`` event with each changed
-    field as ``[old, new]``, the services' format. ``audit_scope(obj)`` may return
-    ``{"project": …, "environment": …}`` so the event is found by what it concerns."""
-
-    def audit_scope(self, obj: models.Model) -> dict:
-        return {}
-
-    def save_model(self, request, obj, form, change):
-        # Imported here: relman is the bottom layer; this mixin goes once the release
-        # notes have a service.
-        from teams.services import audit_record
-
-        super().save_model(request, obj, form, change)
-        changes = {name: [form.initial.get(name), form.cleaned_data.get(name)] for name in form.changed_data}
-        if changes:
-            audit_record(
-                actor=request.user,
-                action=f"{obj._meta.model_name}.{'updated' if change else 'created'}",
-                subject=obj,
-                changes=changes,
-                source_ip=client_ip(request),
-                **self.audit_scope(obj),
-            )
 
 
 def autocomplete_multiple(model: type[models.Model], name: str) -> forms.ModelMultipleChoiceField:
