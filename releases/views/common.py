@@ -13,7 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from releases import selectors
 from releases.models import Interruption
-from teams import permissions
+from releases.permissions import take_refusal
 from teams.models import User
 
 
@@ -73,7 +73,7 @@ def interruption_panel(user: User, interruption: Interruption) -> InterruptionPa
     are read once per request."""
     held_by_me = interruption.assignee_id == user.pk
     held_by_other = interruption.assignee_id is not None and not held_by_me
-    refusal = "" if held_by_me else permissions.take_refusal(user, interruption) or ""
+    refusal = "" if held_by_me else take_refusal(user, interruption) or ""
     return InterruptionPanel(
         interruption=interruption,
         is_assignee=held_by_me,

@@ -63,7 +63,7 @@ def build(user: User, projects: int, environments: int, prefix: str = "a") -> in
         ReleaseStep(release=r, name="Check", position=1, kind=StepKind.MANUAL) for r in releases
     )
     ReleaseStep.responsible_teams.through.objects.bulk_create(
-        ReleaseStep.responsible_teams.through(releasestep=s, team=team) for s in steps
+        ReleaseStep.responsible_teams.through(release_step=s, team=team) for s in steps
     )
     deployments = Deployment.objects.bulk_create(
         Deployment(release=r, project=r.project, environment=e, state=DeploymentState.WAITING)
