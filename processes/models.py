@@ -46,7 +46,7 @@ class Project(models.Model):
         return self.name
 
     def get_absolute_url(self) -> str:
-        return reverse("processes:project_detail", args=[self.slug])
+        return reverse("releases:project_detail", args=[self.slug])
 
 
 class StepFields(models.Model):

@@ -5,6 +5,5 @@ from processes import views
 app_name = "processes"
 
 urlpatterns = [
-    path("<slug:slug>/", views.project_detail, name="project_detail"),
     path("<slug:slug>/process/", views.process_detail, name="process_detail"),
 ]

@@ -20,11 +20,31 @@ from django.utils.safestring import SafeString, mark_safe
 
 from lifecycles.models import Environment
 from processes.models import Project
-from releases.choices import DeploymentState
+from releases.choices import STATE_BADGES, DeploymentState, StepState
 from releases.selectors import DashboardDeployment
-from relman.templatetags.relman_tags import iso, relative, state_badge, state_colour
+from relman.templatetags.relman_tags import iso, relative
 
 DEPLOYMENT_STATE_LABELS = dict(DeploymentState.choices)
+_STATE_LABELS = {**dict(StepState.choices), **dict(DeploymentState.choices)}
+
+
+def state_badge(state: str, label: str = "", compact: bool = False) -> dict:
+    """A state's icon and colour (releases.choices.STATE_BADGES) with its name.
+    ``compact`` shows the icon alone, the name staying available to screen readers."""
+    colour, icon = STATE_BADGES.get(state, ("grey", "?"))
+    return {
+        "state": state,
+        "colour": colour,
+        "icon": icon,
+        "label": label or _STATE_LABELS.get(state, state.capitalize()),
+        "compact": compact,
+    }
+
+
+def state_colour(state: str) -> str:
+    """The state's colour name, for elements styled after its badge."""
+    return STATE_BADGES.get(state, ("grey", ""))[0]
+
 
 # Every value put in these is escaped or comes from this code (numbers, colours, times).
 CHIP = (

@@ -172,7 +172,10 @@ def project_release_grid(
     releases = list(Release.objects.filter(project=project).order_by("-sort_key", "-id")[:limit])
     latest = {
         (d.release_id, d.environment_id): d
-        for d in Deployment.objects.visible_to(user).filter(release__in=releases).order_by("id")
+        for d in Deployment.objects.visible_to(user)
+        .filter(release__in=releases)
+        .select_related("release")
+        .order_by("id")
     }
     rows = [
         ReleaseRow(release=release, cells=[latest.get((release.pk, env.pk)) for env in environments])

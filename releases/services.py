@@ -14,7 +14,14 @@ from django.db import IntegrityError, transaction
 from lifecycles.models import Environment
 from processes.models import Project, Step
 from releases import engine, permissions, selectors
-from releases.models import Deployment, DeploymentStep, Interruption, Release, ReleaseStep
+from releases.models import (
+    DashboardPreference,
+    Deployment,
+    DeploymentStep,
+    Interruption,
+    Release,
+    ReleaseStep,
+)
 from relman.exceptions import Conflict, InvalidInput, PermissionRefused
 from teams.choices import Role
 from teams.models import User
@@ -253,6 +260,25 @@ def interruption_submit(
         )
     engine.answer(deployment, interruption, actor, choice=choice, notes=notes, source_ip=source_ip)
     return interruption
+
+
+# --- preferences --------------------------------------------------------------------------
+
+
+def dashboard_preference_save(
+    *, user: User, group_ids: list[int], project_ids: list[int], environment_ids: list[int]
+) -> None:
+    """Remembers the dashboard filters the user chose, restored on their next visit. A
+    personal preference: not audited."""
+    DashboardPreference.objects.update_or_create(
+        user=user,
+        defaults={"group_ids": group_ids, "project_ids": project_ids, "environment_ids": environment_ids},
+    )
+
+
+def dashboard_preference_clear(*, user: User) -> None:
+    """Forgets the user's dashboard filters; forgetting none changes nothing."""
+    DashboardPreference.objects.filter(user=user).delete()
 
 
 def _check_length(field: str, value: str) -> None:

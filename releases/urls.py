@@ -1,7 +1,7 @@
 from django.urls import path
 
 from releases import views_evidence
-from releases.views import deployments, interruptions, preferences, releases
+from releases.views import deployments, interruptions, preferences, projects, releases
 
 app_name = "releases"
 
@@ -9,6 +9,7 @@ app_name = "releases"
 urlpatterns = [
     path("dashboard/filters/", preferences.dashboard_filters, name="dashboard_filters"),
     path("tasks/", interruptions.interruption_list, name="interruption_list"),
+    path("projects/<slug:slug>/", projects.project_detail, name="project_detail"),
     path("releases/<int:pk>/", releases.release_detail, name="release_detail"),
     path("releases/<int:pk>/deploy/", releases.deployment_create, name="deployment_create"),
     path("deployments/<int:pk>/", deployments.deployment_detail, name="deployment_detail"),

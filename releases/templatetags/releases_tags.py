@@ -6,9 +6,13 @@ from django import template
 from django.utils.safestring import SafeString, mark_safe
 
 from releases.models import Deployment
-from releases.rendering import Chips
+from releases.rendering import Chips, state_badge, state_colour
 
 register = template.Library()
+
+# ``{% state_badge state %}`` and ``{{ state|state_colour }}``, as the chips draw them.
+register.inclusion_tag("components/state_badge.html", name="state_badge")(state_badge)
+register.filter("state_colour", state_colour)
 
 
 @register.simple_tag

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
+from releases import services
 from releases.models import DashboardPreference
 from releases.views.common import ids
 from teams.models import User
@@ -56,11 +57,13 @@ def dashboard_filters(request: HttpRequest) -> HttpResponse:
     """Remembers the filters sent for the user and shows the dashboard with them; with
     ``clear``, forgets them and shows every project."""
     if "clear" in request.POST:
-        DashboardPreference.objects.filter(user=request.user).delete()
+        services.dashboard_preference_clear(user=request.user)
         return redirect("dashboard")
     filters = filters_from(request.POST)
-    DashboardPreference.objects.update_or_create(
+    services.dashboard_preference_save(
         user=request.user,
-        defaults={field: filters[name] for name, field in DASHBOARD_FILTERS.items()},
+        group_ids=filters["group"],
+        project_ids=filters["project"],
+        environment_ids=filters["environment"],
     )
     return redirect(dashboard_url(filters))

@@ -1,4 +1,4 @@
-"""Template helpers shared by every page: Markdown, state badges and times."""
+"""Template helpers shared by every page: Markdown and times."""
 
 from __future__ import annotations
 
@@ -9,32 +9,15 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from releases.choices import STATE_BADGES, DeploymentState, StepState
 from relman.markdown import render_markdown
 
 register = template.Library()
-
-_STATE_LABELS = {**dict(StepState.choices), **dict(DeploymentState.choices)}
 
 
 @register.filter(name="markdown")
 def markdown_filter(text: str | None) -> SafeString:
     """``{{ text|markdown }}``: user Markdown, rendered and sanitised."""
     return render_markdown(text)
-
-
-@register.inclusion_tag("components/state_badge.html")
-def state_badge(state: str, label: str = "", compact: bool = False) -> dict:
-    """A state's icon and colour (releases.choices.STATE_BADGES) with its name.
-    ``compact`` shows the icon alone, the name staying available to screen readers."""
-    colour, icon = STATE_BADGES.get(state, ("grey", "?"))
-    return {
-        "state": state,
-        "colour": colour,
-        "icon": icon,
-        "label": label or _STATE_LABELS.get(state, state.capitalize()),
-        "compact": compact,
-    }
 
 
 def iso(moment: datetime) -> str:
@@ -93,9 +76,3 @@ def clock(moment: datetime | None) -> str:
 @register.filter
 def isotime(moment: datetime | None) -> str:
     return iso(moment) if moment else ""
-
-
-@register.filter
-def state_colour(state: str) -> str:
-    """The state's colour name, for elements styled after its badge."""
-    return STATE_BADGES.get(state, ("grey", ""))[0]

@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from releases.choices import DeploymentState, StepState
 from releases.engine import WORKER_LOST, _decide, deployments_sweep
-from releases.runner import Outcome
 from releases.models import Deployment
+from releases.runner import Outcome
 from releases.services import deployment_create, release_create
 
 pytestmark = pytest.mark.django_db

@@ -45,6 +45,6 @@ def test_duration(value, text):
 
 
 def test_state_badge_names_the_state_for_screen_readers_when_compact():
-    html = Template("{% load relman_tags %}{% state_badge 'waiting' compact=True %}").render(Context())
+    html = Template("{% load releases_tags %}{% state_badge 'waiting' compact=True %}").render(Context())
     assert 'class="visually-hidden">Waiting for a person<' in html
     assert "badge__icon--eye" in html

@@ -310,7 +310,7 @@ def test_log_stops_polling_when_the_deployment_is_finished(signed_in, sarah, wai
 def test_state_badge_colours(state):
     from django.template import Context, Template
 
-    html = Template("{% load relman_tags %}{% state_badge state %}").render(Context({"state": state}))
+    html = Template("{% load releases_tags %}{% state_badge state %}").render(Context({"state": state}))
     from releases.choices import STATE_BADGES
 
     assert f"badge--{STATE_BADGES[state][0]}" in html

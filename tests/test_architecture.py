@@ -1,0 +1,48 @@
+"""The import rules of docs/architecture.md, checked on the code as it is (import-linter's
+contracts in pyproject.toml say the same; CI runs `lint-imports` too)."""
+
+import ast
+from pathlib import Path
+
+import grimp
+import pytest
+
+PACKAGES = ("relman", "teams", "lifecycles", "processes", "releases")
+
+
+@pytest.fixture(scope="module")
+def graph() -> grimp.ImportGraph:
+    return grimp.build_graph(*PACKAGES, exclude_type_checking_imports=True)
+
+
+def test_no_module_reaches_itself_through_its_imports(graph):
+    cycles = []
+    for module in sorted(graph.modules):
+        for imported in graph.find_modules_directly_imported_by(module):
+            if graph.chain_exists(importer=imported, imported=module):
+                cycles.append(graph.find_shortest_chain(importer=imported, imported=module) + (imported,))
+    assert not cycles, f"import cycles: {cycles}"
+
+
+def test_the_engine_never_calls_a_service_or_a_task(graph):
+    for below in ("releases.services", "releases.tasks", "releases.views", "releases.api"):
+        assert not graph.chain_exists(importer="releases.engine", imported=below, as_packages=True), below
+
+
+def test_no_module_imports_inside_a_function_to_dodge_a_cycle():
+    """Only AppConfig.ready imports in a function (to register an app's tasks by name)."""
+    root = Path(__file__).resolve().parents[1]
+    found = []
+    for package in PACKAGES:
+        for path in (root / package).rglob("*.py"):
+            if "migrations" in path.parts or path.name == "apps.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    for inner in ast.walk(node):
+                        if (
+                            isinstance(inner, ast.ImportFrom)
+                            and (inner.module or "").split(".")[0] in PACKAGES
+                        ):
+                            found.append(f"{path.relative_to(root)}:{inner.lineno} {inner.module}")
+    assert not found, found
