@@ -129,12 +129,9 @@ def queue(
         if step.skip_reason:
             decision.log(f"{step.title} skipped: {step.skip_reason}", step=step, level=LogLevel.VERBOSE)
     decision.write()
-    audit_record(
+    decision.audit(
+        "deployment.created",
         actor=actor,
-        action="deployment.created",
-        subject=deployment,
-        project=project,
-        environment=environment,
         changes={"release": release.version, "guided_failure": deployment.guided_failure},
         source_ip=source_ip,
     )
@@ -474,12 +471,9 @@ def finish(decision: Decision, *, failed: bool) -> None:
     decision.related.attach(deployment)
     state = DeploymentState.FAILED if failed else DeploymentState.SUCCESS
     decision.transition(state, finished_at=timezone.now())
-    audit_record(
+    decision.audit(
+        f"deployment.{state}",
         actor=None,
-        action=f"deployment.{state}",
-        subject=deployment,
-        project=deployment.project,
-        environment=deployment.environment,
         changes={"state": [DeploymentState.EXECUTING, state]},
     )
     if failed:
@@ -576,16 +570,14 @@ def assign(
     else:
         decision.log(f"{interruption.title} assigned to {actor.label}.", step=interruption.step)
     decision.write()
-    audit_record(
+    decision.audit(
+        "interruption.overridden" if override_reason else "interruption.taken",
         actor=actor,
-        action="interruption.overridden" if override_reason else "interruption.taken",
-        subject=interruption,
-        project=deployment.project,
-        environment=deployment.environment,
         changes={
             "assignee": [previous.username if previous else None, actor.username],
             **({"reason": override_reason} if override_reason else {}),
         },
+        subject=interruption,
         source_ip=source_ip,
     )
 
@@ -642,13 +634,11 @@ def answer(
         step=step,
     )
     decision.write()
-    audit_record(
+    decision.audit(
+        "interruption.submitted",
         actor=actor,
-        action="interruption.submitted",
-        subject=interruption,
-        project=deployment.project,
-        environment=deployment.environment,
         changes={"result": interruption.result, "guidance": interruption.guidance, "notes": notes},
+        subject=interruption,
         source_ip=source_ip,
     )
     enqueue_advance(deployment.pk)
@@ -685,12 +675,9 @@ def cancel(deployment: Deployment, actor: User, *, source_ip: str | None = None)
     decision.transition(DeploymentState.CANCELLED, finished_at=now)
     decision.log(f"Deployment cancelled by {actor.label} at {_iso(now)}.", level=LogLevel.WARNING)
     decision.write()
-    audit_record(
+    decision.audit(
+        "deployment.cancelled",
         actor=actor,
-        action="deployment.cancelled",
-        subject=deployment,
-        project=deployment.project,
-        environment=deployment.environment,
         changes={"state": [was, DeploymentState.CANCELLED]},
         source_ip=source_ip,
     )
@@ -814,6 +801,28 @@ class Decision:
         self._lines.extend(
             TaskLogEntry(deployment=self.deployment, step=step, level=level, message=message)
             for message in messages
+        )
+
+    def audit(
+        self,
+        action: str,
+        *,
+        actor: User | None,
+        changes: dict,
+        subject: Deployment | Interruption | None = None,
+        source_ip: str | None = None,
+    ) -> None:
+        """Records the audit event of this change (about the deployment unless ``subject``
+        says otherwise), in the caller's transaction."""
+        deployment = self.deployment
+        audit_record(
+            actor=actor,
+            action=action,
+            subject=subject or deployment,
+            project=deployment.project,
+            environment=deployment.environment,
+            changes=changes,
+            source_ip=source_ip,
         )
 
     def write(self) -> None:

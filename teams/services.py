@@ -159,14 +159,7 @@ def user_create(
     if User.objects.filter(username__iexact=username).exists():
         raise InvalidInput(f"A user named {username} already exists.", code="duplicate_username")
     user = User(username=username, display_name=display_name, email=email)
-    if password:
-        try:
-            validate_password(password, user)
-        except DjangoValidationError as exc:
-            raise InvalidInput(" ".join(exc.messages), code="invalid_password") from None
-        user.set_password(password)
-    else:
-        user.set_unusable_password()
+    _set_password(user, password)
     user.save()
     audit_record(
         actor=actor,
@@ -234,14 +227,7 @@ def user_set_password(
     """
     require_superuser(actor, "change passwords")
     was_usable = user.has_usable_password()
-    if password:
-        try:
-            validate_password(password, user)
-        except DjangoValidationError as exc:
-            raise InvalidInput(" ".join(exc.messages), code="invalid_password") from None
-        user.set_password(password)
-    else:
-        user.set_unusable_password()
+    _set_password(user, password)
     user.save(update_fields=["password"])
     changes: dict[str, Any] = {"password": "changed"}
     if was_usable != user.has_usable_password():
@@ -349,6 +335,18 @@ def team_delete(*, team: Team, actor: User | None, source_ip: str | None = None)
         source_ip=source_ip,
     )
     delete_or_refuse(team)
+
+
+def _set_password(user: User, password: str | None) -> None:
+    """Sets a password the validators accept (400 naming what they refuse), or none."""
+    if password:
+        try:
+            validate_password(password, user)
+        except DjangoValidationError as exc:
+            raise InvalidInput(" ".join(exc.messages), code="invalid_password") from None
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
 
 
 def _check_team_name(name: str, *, exclude_pk: int | None) -> None:
