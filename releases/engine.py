@@ -604,6 +604,7 @@ def answer(
     step moves as ``ANSWER_STEP_STATES`` says, the deployment resumes, and a worker takes
     it on after commit. Logged ("Submitted by: Sarah (DBA Team) at …") and audited."""
     step = interruption.step
+    who = _who(actor, interruption)
     decision = Decision(deployment)
     resume(decision, held_slot=interruption.blocks_deployments)
     now = timezone.now()
@@ -628,7 +629,7 @@ def answer(
     if choice == InterruptionResult.PROCEED:
         decision.log(f"{step.name} completed", "Resuming after completion", step=step, level=LogLevel.VERBOSE)
     decision.log(
-        f"Submitted by: {_who(actor, interruption)} at {_iso(now)}",
+        f"Submitted by: {who} at {_iso(now)}",
         f"Result: {choice.capitalize()}",
         *([f"Notes: {notes}"] if notes else []),
         step=step,
