@@ -151,18 +151,22 @@ def _not_applicable(release_step: ReleaseStep, environment: Environment) -> str:
     return ""
 
 
-def deploy_automatic(release: Release) -> list[Deployment]:
+def deploy_automatic(release: Release, *, decision: Decision | None = None) -> list[Deployment]:
     """Queues the release, as the system, to every automatic environment of its lifecycle
-    that is open now and not yet reached (lifecycle rule 4); nothing for a disabled project."""
+    that is open now and not yet reached (lifecycle rule 4). One the rules refuse now (a
+    project disabled meanwhile) is not deployed; the deciding deployment's log says why."""
     project = release.project
     if not PhaseEnvironment.objects.filter(phase__lifecycle_id=project.lifecycle_id, automatic=True).exists():
         return []  # most lifecycles have none: no need to work out the whole progression
     progress = selectors.release_progress(release)
-    return [
-        queue(release=release, environment=environment, actor=None)
-        for environment in progression.automatic_targets(progress)
-        if permissions.deploy_refusal(None, release, environment, progress) is None
-    ]
+    queued = []
+    for environment in progression.automatic_targets(progress):
+        refusal = permissions.deploy_refusal(None, release, environment, progress)
+        if refusal is None:
+            queued.append(queue(release=release, environment=environment, actor=None))
+        elif decision is not None:
+            decision.log(f"Not deployed automatically to {environment}: {refusal}", level=LogLevel.WARNING)
+    return queued
 
 
 # --- 2. the worker's loop ----------------------------------------------------------------
@@ -484,7 +488,8 @@ def finish(decision: Decision, *, failed: bool) -> None:
     decision.write()
     _pass_slot_on(deployment)
     if not failed:
-        deploy_automatic(deployment.release)
+        deploy_automatic(deployment.release, decision=decision)
+        decision.write()
 
 
 # --- 3. people: interruptions and cancelling ---------------------------------------------

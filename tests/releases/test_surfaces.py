@@ -108,6 +108,11 @@ def test_no_automatic_deployment_for_a_disabled_project(goodhealth, root, engine
     deployment.refresh_from_db()
     assert deployment.state == DeploymentState.SUCCESS
     assert not Deployment.objects.filter(environment=testing).exists()
+    last = deployment.log_entries.order_by("id").last()
+    assert (last.level, last.message) == (
+        "warning",
+        "Not deployed automatically to Testing: GoodHealth is disabled; enable it before deploying.",
+    )
 
 
 # --- cancel ---------------------------------------------------------------------------------
