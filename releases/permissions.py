@@ -62,10 +62,22 @@ def take_refusal(user: User, interruption: Interruption) -> str | None:
             f"This step has no responsible team, so only deployers of {deployment.project} "
             f"to {deployment.environment} may take it."
         )
-    if interruption.prevent_self_approval and deployment.created_by_id == user.pk:
-        others = f"another member of {names}" if teams else "another deployer"
-        return f"You created this deployment and this step prevents self-approval: {others} must take it."
-    return None
+    return self_approval_refusal(user, interruption, names=names)
+
+
+def self_approval_refusal(user: User, interruption: Interruption, *, names: str | None = None) -> str | None:
+    """Why the user may not take this interruption because they created its deployment and
+    the step prevents self-approval, or None. No one is exempt, not even a superuser's
+    override: the rule exists so that a second person looks. ``names`` are the responsible
+    teams' names when the caller has already read them."""
+    deployment = interruption.deployment
+    if not (interruption.prevent_self_approval and deployment.created_by_id == user.pk):
+        return None
+    if names is None:
+        teams = list(interruption.responsible_teams.all())
+        names = team_names(teams) if teams else ""
+    others = f"another member of {names}" if names else "another deployer"
+    return f"You created this deployment and this step prevents self-approval: {others} must take it."
 
 
 def can_take_interruption(user: User, interruption: Interruption) -> bool:

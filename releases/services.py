@@ -183,7 +183,8 @@ def interruption_take(
 
     Taking one you already hold changes nothing. Refuses: someone not eligible (403, naming
     the teams that may); one already submitted (409); one someone else holds, unless
-    ``take_over`` (409); ``override`` by anyone but a superuser, or without a reason (403/400).
+    ``take_over`` (409); ``override`` by anyone but a superuser, by the deployment's creator
+    when the step prevents self-approval, or without a reason (403/400).
     Exactly one of two people taking at once wins.
     """
     deployment = engine.lock(interruption.deployment_id)
@@ -195,6 +196,9 @@ def interruption_take(
     if override:
         if not actor.is_superuser:
             raise PermissionRefused("Only a superuser may override the responsible teams.")
+        refusal = permissions.self_approval_refusal(actor, interruption)
+        if refusal:
+            raise PermissionRefused(refusal)
         if not reason.strip():
             raise InvalidInput(
                 "An override needs a reason, recorded in the task log and audit trail.",

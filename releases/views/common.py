@@ -13,7 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from releases import selectors
 from releases.models import Interruption
-from releases.permissions import take_refusal
+from releases.permissions import self_approval_refusal, take_refusal
 from teams.models import User
 
 
@@ -79,7 +79,7 @@ def interruption_panel(user: User, interruption: Interruption) -> InterruptionPa
         is_assignee=held_by_me,
         can_take=interruption.assignee_id is None and not refusal,
         can_take_over=held_by_other and not refusal,
-        can_override=user.is_superuser and bool(refusal),
+        can_override=user.is_superuser and bool(refusal) and self_approval_refusal(user, interruption) is None,
         refusal=refusal,
     )
 

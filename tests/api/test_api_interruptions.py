@@ -214,6 +214,20 @@ def test_prevent_self_approval_refuses_the_deployments_creator(api, sarah, octop
     assert api(sarah).get(f"{URL}{interruption.pk}/").json()["can_take"] is False
 
 
+def test_override_refused_for_the_superuser_who_created_the_deployment(api, root, interruption):
+    Interruption.objects.filter(pk=interruption.pk).update(prevent_self_approval=True)
+    Deployment.objects.filter(pk=interruption.deployment_id).update(created_by=root)
+    response = take(api(root), interruption, override=True, reason="Sarah is on leave; change CHG-42.")
+    assert response.status_code == 403
+    assert response.json() == {
+        "detail": "You created this deployment and this step prevents self-approval: "
+        "another member of DBA Team must take it.",
+        "code": "permission_denied",
+    }
+    interruption.refresh_from_db()
+    assert interruption.assignee is None
+
+
 def test_take_with_non_boolean_is_400(api, sarah, interruption):
     response = take(api(sarah), interruption, take_over="perhaps")
     assert response.status_code == 400

@@ -219,6 +219,16 @@ def test_prevent_self_approval_refuses_the_deployments_creator(octopus, sarah, r
         interruption_take(interruption=pending(deployment), actor=sarah)
 
 
+def test_override_refused_for_the_superuser_who_created_the_deployment(waiting, root):
+    interruption = pending(waiting)
+    Interruption.objects.filter(pk=interruption.pk).update(prevent_self_approval=True)
+    interruption.refresh_from_db()
+    with pytest.raises(PermissionRefused, match="prevents self-approval"):
+        interruption_take(interruption=interruption, actor=root, override=True, reason="DBA on leave")
+    interruption.refresh_from_db()
+    assert interruption.assignee is None
+
+
 def test_step_without_team_may_be_taken_by_a_deployer_only(octopus, sarah, vera, engine, root):
     octopus.project.steps.get(position=1).responsible_teams.clear()
     with engine():

@@ -118,6 +118,26 @@ def test_superuser_override_needs_a_reason(signed_in, root, waiting, backup):
     assert backup.assignee == root
 
 
+def test_override_neither_offered_nor_allowed_to_the_superuser_who_created_the_deployment(
+    signed_in, root, waiting, backup
+):
+    Interruption.objects.filter(pk=backup.pk).update(prevent_self_approval=True)
+    client = signed_in(root)
+    html = client.get(waiting.get_absolute_url()).content.decode()
+    assert "Override as superuser" not in html
+    response = client.post(
+        reverse("releases:interruption_take", args=[backup.pk]),
+        {"override": "1", "reason": "DBA team is out"},
+        follow=True,
+    )
+    assert (
+        "You created this deployment and this step prevents self-approval: another member of DBA Team must take it."
+        in messages_of(response)
+    )
+    backup.refresh_from_db()
+    assert backup.assignee is None
+
+
 # --- submit ---------------------------------------------------------------------------------
 
 
