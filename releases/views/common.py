@@ -74,12 +74,14 @@ def interruption_panel(user: User, interruption: Interruption) -> InterruptionPa
     held_by_me = interruption.assignee_id == user.pk
     held_by_other = interruption.assignee_id is not None and not held_by_me
     refusal = "" if held_by_me else take_refusal(user, interruption) or ""
+    # An override passes over the teams, never over prevent self-approval.
+    may_override = user.is_superuser and bool(refusal) and self_approval_refusal(user, interruption) is None
     return InterruptionPanel(
         interruption=interruption,
         is_assignee=held_by_me,
         can_take=interruption.assignee_id is None and not refusal,
         can_take_over=held_by_other and not refusal,
-        can_override=user.is_superuser and bool(refusal) and self_approval_refusal(user, interruption) is None,
+        can_override=may_override,
         refusal=refusal,
     )
 
