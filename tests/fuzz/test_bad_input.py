@@ -189,3 +189,31 @@ def test_the_snapshot_sees_a_good_request(scene, people):
     before = snapshot()
     assert client.post(RELEASES, **_json({"version": "9.9.9"})).status_code == 201
     assert snapshot() != before
+
+
+# --- versions at the limit ------------------------------------------------------------------
+
+# The longest accepted versions whose sort keys are the longest: many one-digit pre-release
+# identifiers, many one-letter ones, and numbers too long for any fixed padding.
+LONGEST_VERSIONS = [
+    "1.1.1-" + ".".join("1" * 47),
+    "1.1.1-" + ".".join("a" * 47),
+    "1.1.1-" + ".".join("12345678901" for _ in range(7)) + ".1.1.1.1.1",
+    ".".join("9" * 32 for _ in range(3)) + "-a",
+    "v1.1.1-0.0+" + "b" * 89,
+]
+
+
+@pytest.mark.parametrize("version", LONGEST_VERSIONS)
+def test_longest_versions_are_accepted(version, scene, people):
+    assert len(version) >= 99
+    response = _client(people["root"]).post(RELEASES, **_json({"version": version}))
+    assert response.status_code == 201, response.content
+
+
+def test_long_numbers_rank_as_numbers(scene, people):
+    client = _client(people["root"])
+    for version in ["10000000000.0.0", "9999999999.0.0", "2.0.0-99999999999", "2.0.0-100", "2.0.0-a"]:
+        assert client.post(RELEASES, **_json({"version": version})).status_code == 201
+    listed = [r["version"] for r in client.get(RELEASES).json()["results"]]
+    assert listed[:5] == ["10000000000.0.0", "9999999999.0.0", "2.0.0-a", "2.0.0-99999999999", "2.0.0-100"]
