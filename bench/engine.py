@@ -33,6 +33,9 @@ from unittest import mock
 from common import recreate_database  # bench/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
+# Every message this benchmark sends is a deployment advance, routed to the steps queue
+# (relman.settings.CELERY_TASK_ROUTES); its workers consume that queue alone.
+STEPS_QUEUE = "steps"
 
 
 def parse_args() -> argparse.Namespace:
@@ -98,6 +101,8 @@ class Workers:
                         "-A",
                         "relman",
                         "worker",
+                        "--queues",
+                        STEPS_QUEUE,
                         "--pool",
                         self.pool,
                         "--concurrency",
@@ -304,11 +309,11 @@ def paused(names: list[str]):
     """The workers stop taking messages from the queue for the block, then resume."""
     from relman.celery import app
 
-    app.control.cancel_consumer("celery", destination=names, reply=True)
+    app.control.cancel_consumer(STEPS_QUEUE, destination=names, reply=True)
     try:
         yield
     finally:
-        app.control.add_consumer("celery", destination=names, reply=True)
+        app.control.add_consumer(STEPS_QUEUE, destination=names, reply=True)
 
 
 def drain(broker_url: str) -> None:
@@ -316,7 +321,7 @@ def drain(broker_url: str) -> None:
     import redis
 
     client = redis.Redis.from_url(broker_url)
-    while client.llen("celery") or client.hlen("unacked"):
+    while client.llen(STEPS_QUEUE) or client.hlen("unacked"):
         time.sleep(0.005)
 
 

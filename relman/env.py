@@ -1,6 +1,7 @@
 """Reading ``RELMAN_*`` environment variables, failing loudly on malformed values."""
 
 import os
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -56,3 +57,29 @@ def env_rate(name: str, default: str) -> str | None:
             f"{name} must look like 6000/min (a count, then /s, /min, /hour or /day), or be empty; got {raw!r}"
         )
     return raw
+
+
+def env_redis_url(name: str) -> str:
+    """A Redis URL — ``redis://[:password@]host[:port][/db]``, ``rediss://`` for TLS, or
+    ``unix:///path/to/socket[?db=N]`` — or ``""`` when unset or empty. The refusal does not
+    repeat the value: it may hold a password."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return ""
+    try:
+        url = urlsplit(raw)
+        url.port  # noqa: B018 - parsing the port is what refuses a malformed one
+    except ValueError:
+        url = None
+    if url is None or not _is_redis_url(url.scheme, url.hostname, url.path):
+        raise ImproperlyConfigured(
+            f"{name} must be a Redis URL: redis://host[:port][/db], rediss://host[:port][/db] "
+            "(TLS) or unix:///path/to/socket (the value is not shown: it may hold a password)"
+        )
+    return raw
+
+
+def _is_redis_url(scheme: str, host: str | None, path: str) -> bool:
+    if scheme in ("redis", "rediss"):
+        return bool(host) and (path in ("", "/") or path[1:].isdigit())
+    return scheme == "unix" and len(path) > 1

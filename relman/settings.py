@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from relman.env import env_bool, env_int, env_list, env_rate, env_str
+from relman.env import env_bool, env_int, env_list, env_rate, env_redis_url, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("RELMAN_VAR_DIR", str(BASE_DIR / "var")))
@@ -53,6 +53,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "relman.requestid.RequestIdMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -100,6 +101,20 @@ DATABASE_URL = env_str("RELMAN_DATABASE_URL", f"sqlite:///{VAR_DIR / 'relman.sql
 DATABASES = {"default": _database(DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+
+def _cache(url: str) -> dict:
+    if url:
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+
+
+# The default cache holds the API's throttling counts, which every web process must share:
+# with several gunicorn workers or machines, RELMAN_CACHE_URL names a Redis database (not
+# the broker's). Unset, each process counts in its own memory, which suits the embedded
+# mode's single web process.
+CACHE_URL = env_redis_url("RELMAN_CACHE_URL")
+CACHES = {"default": _cache(CACHE_URL)}
+
 AUTH_USER_MODEL = "teams.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
@@ -137,6 +152,8 @@ HTTPS = env_bool("RELMAN_HTTPS", not DEBUG)
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS
+# Probes (relman.health) answer over plain HTTP too: a supervisor checks the process directly.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
@@ -196,6 +213,7 @@ SPECTACULAR_SETTINGS = {
 # Celery. The embedded default is kombu's filesystem transport: a real broker that needs
 # no server, so `manage.py serve` runs genuine worker and beat processes.
 BROKER_DIR = VAR_DIR / "broker"
+REDIS_VISIBILITY_TIMEOUT_SECONDS = 25 * 60 * 60
 CELERY_BROKER_URL = env_str("RELMAN_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -210,7 +228,15 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     # Remote control would leave a broadcast binding per worker ever started in the folder.
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # Redis hands a message that is not acknowledged within the visibility timeout to
+    # another worker. Tasks are acknowledged when they end (acks_late), and an advance runs
+    # a deployment's script steps, each for up to a day (processes.services
+    # .MAX_TIMEOUT_SECONDS), so a shorter timeout would start a second copy beside a running
+    # script. The engine refuses that copy a second claim (it finds the step running), but
+    # redelivery must not be the normal course of a long step. Nothing waits this long for
+    # the message of a worker that died: the sweep fails its script and re-advances the
+    # deployment within RELMAN_STUCK_AFTER_SECONDS, and the late copy then changes nothing.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": REDIS_VISIBILITY_TIMEOUT_SECONDS}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -219,6 +245,16 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+# Two queues, served by separate workers, so that long scripts cannot hold up the work that
+# keeps everything else moving: `steps` carries deployment advances (which run scripts);
+# `system` carries the periodic sweep and audit sealer, and is where any other task goes
+# by default — short work that must not wait behind a script.
+CELERY_TASK_DEFAULT_QUEUE = "system"
+CELERY_TASK_ROUTES = {
+    "releases.tasks.deployment_advance_task": {"queue": "steps"},
+    "releases.tasks.deployments_sweep_task": {"queue": "system"},
+    "teams.tasks.audit_seal_task": {"queue": "system"},
+}
 # Celery's Django fix-up would close the database connection after every task; Django's
 # own rules decide instead (relman.celery.recycle_database_connections).
 CELERY_DB_REUSE_MAX = 1_000_000
@@ -234,6 +270,8 @@ RELMAN_SCRIPT_SHELL = env_str("RELMAN_SCRIPT_SHELL", "/bin/bash")
 RELMAN_AUDIT_SEAL_SECONDS = env_int("RELMAN_AUDIT_SEAL_SECONDS", 5)
 if RELMAN_AUDIT_SEAL_SECONDS < 1:
     raise ImproperlyConfigured("RELMAN_AUDIT_SEAL_SECONDS must be at least 1.")
+# Signs the audit digests kept outside the database (audit_digest, verify_audit --digest).
+RELMAN_AUDIT_KEY = env_str("RELMAN_AUDIT_KEY")
 
 CELERY_BEAT_SCHEDULE = {
     # Re-advances deployments whose message was lost and fails scripts whose worker died.
@@ -252,14 +290,28 @@ CELERY_BEAT_SCHEDULE = {
 
 RELMAN_NOTES_MAX_LENGTH = 20_000
 
+# Logs go to standard error, as text or, with RELMAN_LOG_FORMAT=json, as one JSON object
+# per line naming the request id, user and deployment where known (relman.logs). Celery
+# workers write the same format (relman.celery).
+RELMAN_LOG_FORMAT = env_str("RELMAN_LOG_FORMAT", "text")
+if RELMAN_LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"RELMAN_LOG_FORMAT must be text or json; got {RELMAN_LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "relman.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": RELMAN_LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("RELMAN_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+if RELMAN_LOG_FORMAT == "json":
+    # The development server's request lines have a text handler of their own.
+    LOGGING["loggers"]["django.server"] = {"handlers": ["console"], "level": "INFO", "propagate": False}
+# /metrics answers only to `Authorization: Bearer <this token>`; unset, it does not exist.
+RELMAN_METRICS_TOKEN = env_str("RELMAN_METRICS_TOKEN")
 
 # Sign-in throttling (django-axes): after RELMAN_LOGIN_FAILURE_LIMIT failed sign-ins for one
 # username from one address, that pair is locked out for RELMAN_LOGIN_COOLOFF_MINUTES (each

@@ -1,13 +1,15 @@
 """Test settings: the suite runs on SQLite by default, and on PostgreSQL + Redis when
-RELMAN_TEST_DATABASE_URL / RELMAN_TEST_BROKER_URL are set (CI runs both)."""
+RELMAN_TEST_DATABASE_URL / RELMAN_TEST_BROKER_URL / RELMAN_TEST_CACHE_URL are set (CI runs
+both)."""
 
 import os
 
 os.environ.setdefault("RELMAN_SECRET_KEY", "relman-tests-only-secret-key-0123456789-abcdefghij")
 os.environ.setdefault("RELMAN_HTTPS", "0")
 
+from relman.env import env_redis_url  # noqa: E402
 from relman.settings import *  # noqa: E402,F403
-from relman.settings import VAR_DIR, _database  # noqa: E402
+from relman.settings import REDIS_VISIBILITY_TIMEOUT_SECONDS, VAR_DIR, _cache, _database  # noqa: E402
 
 DEBUG = False
 (VAR_DIR / "static").mkdir(parents=True, exist_ok=True)
@@ -29,11 +31,14 @@ CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 if TEST_BROKER_URL:
     CELERY_BROKER_URL = TEST_BROKER_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": REDIS_VISIBILITY_TIMEOUT_SECONDS}
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = True
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# The PostgreSQL + Redis pass (.ci/run) counts API throttling in Redis, as production does,
+# on a database of its own (clearing the cache empties the whole database). Only when named:
+# a database derived from the broker's could be another run's broker.
+CACHES = {"default": _cache(env_redis_url("RELMAN_TEST_CACHE_URL"))}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

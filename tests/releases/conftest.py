@@ -82,6 +82,8 @@ class Workers:
                 "-A",
                 "relman",
                 "worker",
+                "--queues",
+                "steps,system",
                 "--beat",
                 "--schedule",
                 str(self.tmp_path / f"beat-{index}"),

@@ -1,19 +1,22 @@
 """``manage.py serve``: Relman on one machine, with nothing else installed.
 
 Prepares ``var/`` (the SQLite database, the filesystem broker's folders, beat's schedule),
-applies migrations (``--prepare-only`` stops there), then runs three child processes until
+applies migrations (``--prepare-only`` stops there), then runs four child processes until
 stopped:
 
 - the web server (gunicorn serving ``relman.wsgi``),
-- a real Celery worker, which runs every deployment step (the web request never does),
-- Celery beat, which sends the periodic sweep.
+- a real Celery worker on the ``steps`` queue, which runs every deployment step (the web
+  request never does),
+- a second worker on the ``system`` queue, for the sweep and the audit sealer, so that
+  long scripts never hold them up (relman.settings.CELERY_TASK_ROUTES),
+- Celery beat, which sends the periodic sweep and sealer.
 
 Ctrl-C (SIGINT), SIGTERM or SIGHUP stops all of them: each child gets SIGTERM (a warm
 shutdown for Celery, a graceful one for gunicorn), and whatever is still running after
 ``STOP_TIMEOUT_SECONDS`` is killed together with its own children. If one child dies on
 its own, the others are stopped and the command exits non-zero, naming the one that died.
 
-Production runs the same three programs as separate services instead (SPEC §7).
+Production runs the same programs as separate services instead (SPEC §7).
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ class Child:
 
 
 class Command(BaseCommand):
-    help = "Runs the web server, a Celery worker and Celery beat on this machine (embedded mode)."
+    help = "Runs the web server, Celery workers and Celery beat on this machine (embedded mode)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="Address to bind the web server.")
@@ -67,7 +70,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-worker",
             action="store_true",
-            help="Start only the web server (Celery worker and beat run elsewhere).",
+            help="Start only the web server (Celery workers and beat run elsewhere).",
         )
         parser.add_argument(
             "--prepare-only",
@@ -89,7 +92,11 @@ class Command(BaseCommand):
 
         programs = [("web server", self.web_command(host, port))]
         if not no_worker:
-            programs += [("Celery worker", self.worker_command()), ("Celery beat", self.beat_command())]
+            programs += [
+                ("Celery worker (steps)", self.worker_command("steps", concurrency=2)),
+                ("Celery worker (system)", self.worker_command("system", concurrency=1)),
+                ("Celery beat", self.beat_command()),
+            ]
 
         stop_requested: list[int] = []
 
@@ -125,7 +132,7 @@ class Command(BaseCommand):
         for folder in folders:
             folder.mkdir(parents=True, exist_ok=True)
 
-    # The three programs ------------------------------------------------------------------
+    # The programs ------------------------------------------------------------------------
 
     def web_command(self, host: str, port: int) -> list[str]:
         command = [
@@ -140,11 +147,13 @@ class Command(BaseCommand):
             command.append("--no-control-socket")
         return command
 
-    def worker_command(self) -> list[str]:
+    def worker_command(self, queue: str, *, concurrency: int) -> list[str]:
         command = [
             sys.executable, "-m", "celery", "-A", "relman", "worker",
+            "--queues", queue,
+            "--hostname", f"{queue}@%h",
             "--loglevel", "INFO",
-            "--concurrency", "2",
+            "--concurrency", str(concurrency),
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]  # fmt: skip
         if settings.CELERY_BROKER_URL.startswith("filesystem://"):
