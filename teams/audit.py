@@ -10,16 +10,24 @@ late, with a lower id, is simply sealed later, so the sequence has no gaps.
 
 ``audit_verify`` walks the chain by sequence, recomputes every hash, compares the end
 with the chain head and reports the first break, and the events left unsealed too long.
+
+The chain alone cannot show a trail rewritten by someone with the database password and
+then chained again from the changed event on: every hash would agree. ``audit_digest``
+therefore signs the chain head with RELMAN_AUDIT_KEY (HMAC-SHA256) in one line that the
+operator keeps outside the database, and ``audit_verify_digest`` checks that the event
+at that sequence still has that hash: a rewrite at or before it changes it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -266,6 +274,138 @@ def _check_end(report: AuditReport, head: AuditChainHead | None) -> ChainBreak |
             f"ends at {last_sequence} (hash {last_hash or '(empty)'}): events were removed from the end",
         )
     return None
+
+
+# --- digests kept outside the database -----------------------------------------------------
+
+DIGEST_FORMAT = "relman-audit-digest/1"
+DIGEST_FIELDS = ("sequence", "hash", "key", "at", "hmac")
+AUDIT_KEY_MIN_LENGTH = 32
+
+
+class AuditKeyMissing(Exception):
+    """RELMAN_AUDIT_KEY is not set, or too short to sign with."""
+
+
+class DigestRefused(Exception):
+    """No digest was taken: there is no sealed event yet, or the chain does not verify
+    (signing it would vouch for a break)."""
+
+
+class DigestInvalid(Exception):
+    """A kept digest cannot be trusted: it is not a digest line, was made with another
+    RELMAN_AUDIT_KEY, or was edited."""
+
+
+class DigestMismatch(Exception):
+    """The chain no longer holds what a kept digest recorded: the trail was rewritten
+    (and perhaps chained again) or cut back."""
+
+
+@dataclass(frozen=True)
+class Digest:
+    sequence: int
+    hash: str
+    taken_at: str
+
+
+def _audit_key(key: str | None) -> bytes:
+    key = settings.RELMAN_AUDIT_KEY if key is None else key
+    if len(key) < AUDIT_KEY_MIN_LENGTH:
+        problem = "is not set" if not key else f"is shorter than {AUDIT_KEY_MIN_LENGTH} characters"
+        raise AuditKeyMissing(
+            f"RELMAN_AUDIT_KEY {problem}: audit digests are signed with it. Generate one with "
+            "python -c 'import secrets; print(secrets.token_hex(32))' and keep a copy apart from the database."
+        )
+    return key.encode()
+
+
+def _sign(key: bytes, message: str) -> str:
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+
+
+def _key_id(key: bytes) -> str:
+    # Names the key without revealing it, so a digest checked with another key says so
+    # rather than looking edited.
+    return _sign(key, "relman-audit-key-id")[:12]
+
+
+def audit_digest(*, key: str | None = None) -> str:
+    """Seals the events waiting for the sealer, verifies the chain and returns one line
+    to keep outside the database: the chain head's sequence and hash, when it was taken,
+    which key signed it, and an HMAC-SHA256 over all of it with RELMAN_AUDIT_KEY.
+
+    Refuses (``AuditKeyMissing``) without a key, and (``DigestRefused``) when nothing is
+    sealed yet or the chain does not verify. The chain head stays locked while the chain
+    is verified and signed, so the head signed is the end verified; writers never wait.
+    """
+    secret = _audit_key(key)
+    audit_seal()
+    with transaction.atomic():
+        _locked_head()
+        report = audit_verify()
+    if report.first_break is not None:
+        raise DigestRefused(
+            f"The audit chain does not verify, so it is not signed: broken at {report.first_break}."
+        )
+    if not report.head_sequence:
+        raise DigestRefused("No audit event is sealed yet: there is nothing to sign.")
+    taken_at = timezone.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    signed = (
+        f"{DIGEST_FORMAT} sequence={report.head_sequence} hash={report.head_hash} "
+        f"key={_key_id(secret)} at={taken_at}"
+    )
+    return f"{signed} hmac={_sign(secret, signed)}"
+
+
+def audit_verify_digest(kept: str, *, key: str | None = None) -> list[Digest]:
+    """Checks the chain against kept digests: ``kept`` is the text of a digest file, one
+    digest a line (an operator may append one a day). Returns the digests, in order, once
+    every one holds; ``audit_verify`` then checks the chain itself.
+
+    Each line must be signed with this RELMAN_AUDIT_KEY (``DigestInvalid`` otherwise,
+    naming the line), and the event at its sequence must still have its hash
+    (``DigestMismatch``: an event at or before it was changed and the chain re-computed,
+    or the chain was cut back). The first problem found is raised.
+    """
+    secret = _audit_key(key)
+    lines = [(number, line.strip()) for number, line in enumerate(kept.splitlines(), 1) if line.strip()]
+    if not lines:
+        raise DigestInvalid("The file holds no audit digest.")
+    checked = [(number, _checked_digest(secret, number, line)) for number, line in lines]
+    for number, digest in checked:
+        _compare_with_chain(number, digest)
+    return [digest for _, digest in checked]
+
+
+def _checked_digest(secret: bytes, number: int, line: str) -> Digest:
+    head, *pairs = line.split(" ")
+    fields = dict(pair.partition("=")[::2] for pair in pairs)
+    if head != DIGEST_FORMAT or tuple(fields) != DIGEST_FIELDS or not fields["sequence"].isdigit():
+        raise DigestInvalid(f"Line {number} is not an audit digest made by `manage.py audit_digest`.")
+    if not hmac.compare_digest(fields["key"], _key_id(secret)):
+        raise DigestInvalid(f"Line {number}: the digest was not made with this RELMAN_AUDIT_KEY.")
+    signed = line.rpartition(" hmac=")[0]
+    if not hmac.compare_digest(fields["hmac"], _sign(secret, signed)):
+        raise DigestInvalid(
+            f"Line {number}: the digest was edited after it was signed (its HMAC does not match)."
+        )
+    return Digest(sequence=int(fields["sequence"]), hash=fields["hash"], taken_at=fields["at"])
+
+
+def _compare_with_chain(number: int, digest: Digest) -> None:
+    event = AuditEvent.objects.filter(sequence=digest.sequence).only("id", "hash").first()
+    if event is None:
+        raise DigestMismatch(
+            f"Line {number}: the digest taken at {digest.taken_at} records sequence {digest.sequence}, which is "
+            "no longer in the chain: the trail was cut back."
+        )
+    if not hmac.compare_digest(event.hash, digest.hash):
+        raise DigestMismatch(
+            f"Line {number}: sequence {digest.sequence} (event id {event.pk}) now hashes to {event.hash}, but the "
+            f"digest taken at {digest.taken_at} recorded {digest.hash}: the trail was rewritten at or before "
+            "this event and chained again."
+        )
 
 
 # --- who may read the trail -----------------------------------------------------------------

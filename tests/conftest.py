@@ -9,6 +9,7 @@ Personas (on the Manual Deployment project):
 """
 
 import pytest
+from django.db import connection
 
 from relman import demo
 from teams.choices import Role
@@ -64,3 +65,29 @@ def engine(django_capture_on_commit_callbacks):
     """``with engine(): ...`` runs the Celery messages the block sends once it commits,
     in this process (tasks are eager in tests), as a worker would."""
     return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture(autouse=True)
+def _audit_trail_flushable(request):
+    """Lets a transactional test's reset empty the audit trail on PostgreSQL.
+
+    After a test with ``transaction=True``, ``transactional_db`` or ``live_server``,
+    pytest-django empties every table with ``flush``: one TRUNCATE, which the audit trail
+    refuses (teams migration 0005) unless the session sets ``relman.audit_maintenance``,
+    the escape hatch for a database owner's maintenance. This sets it on the test's
+    connection just before that flush — the test itself always runs with the refusal in
+    force — and Django closes the connection right after, taking the setting with it.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker is not None and marker.kwargs.get("transaction", False)) or bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+    )
+    if not transactional:
+        yield
+        return
+    # Set up the database first, so that this is torn down (and runs) before the flush.
+    request.getfixturevalue("transactional_db")
+    yield
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET relman.audit_maintenance = 'on'")
