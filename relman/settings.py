@@ -266,6 +266,8 @@ RELMAN_SCRIPT_SHELL = env_str("RELMAN_SCRIPT_SHELL", "/bin/bash")
 RELMAN_AUDIT_SEAL_SECONDS = env_int("RELMAN_AUDIT_SEAL_SECONDS", 5)
 if RELMAN_AUDIT_SEAL_SECONDS < 1:
     raise ImproperlyConfigured("RELMAN_AUDIT_SEAL_SECONDS must be at least 1.")
+# Signs the audit digests kept outside the database (audit_digest, verify_audit --digest).
+RELMAN_AUDIT_KEY = env_str("RELMAN_AUDIT_KEY")
 
 CELERY_BEAT_SCHEDULE = {
     # Re-advances deployments whose message was lost and fails scripts whose worker died.
