@@ -18,6 +18,12 @@ grid alone, ``HX-Request``), and prints p50/p95 render time and the number of qu
 also prints the time of the latest-deployment-per-cell query, its EXPLAIN ANALYZE, and the
 time of the correlated-subquery form it replaced.
 
+Last, the superuser's page left open while nothing changes: the page is loaded, polled
+once, then polled 30 times (a minute at one poll every two seconds) the way htmx does it,
+asking for the URL in the grid's ``hx-get`` and taking the next one from each fragment
+that replaces the region. It prints the bytes of response bodies in that minute and the
+time and queries of a poll.
+
 Run by hand (see bench/README.md):
 
     .venv/bin/python bench/dashboard.py [--renders 20] [--reuse]
@@ -29,6 +35,7 @@ this script seeded before).
 from __future__ import annotations
 
 import argparse
+import html
 import os
 import random
 import re
@@ -287,6 +294,61 @@ def bench_render(args: argparse.Namespace) -> None:
                 )
 
 
+# What htmx asks for: the grid's hx-get, which names the version the grid shows.
+GRID_POLL_URL = re.compile(r'id="dashboard-grid"[^>]*?hx-get="([^"]*)"')
+POLLS_PER_MINUTE = 30
+
+
+def bench_polls(args: argparse.Namespace) -> None:
+    """A minute of the superuser's open dashboard while nothing changes, after the poll
+    that follows the page load."""
+    from django.db import connection
+    from django.test import Client, override_settings
+    from django.test.utils import CaptureQueriesContext
+
+    from teams.models import User
+
+    storages = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    with override_settings(STORAGES=storages):
+        client = Client()
+        client.force_login(User.objects.get(username="bench-admin"))
+        url = html.unescape(GRID_POLL_URL.search(client.get("/").content.decode()).group(1))
+
+        def poll() -> tuple[int, int, float, int]:
+            """One poll as htmx makes it; a fragment that replaces the region names the
+            next URL, one swapped inside it leaves the region's URL as it was."""
+            nonlocal url
+            with CaptureQueriesContext(connection) as captured:
+                started = time.perf_counter()
+                response = client.get(url, headers={"HX-Request": "true"})
+                elapsed = (time.perf_counter() - started) * 1000
+            swapped = GRID_POLL_URL.search(response.content.decode())
+            if swapped:
+                url = html.unescape(swapped.group(1))
+            return response.status_code, len(response.content), elapsed, len(captured)
+
+        status, size, elapsed, _ = poll()
+        print(
+            f"Superuser's dashboard, the first poll after the page: {status}, "
+            f"{size / 1024 / 1024:.2f} MiB, {elapsed:.1f} ms"
+        )
+        polls = [poll() for _ in range(POLLS_PER_MINUTE)]
+    statuses: dict[int, int] = {}
+    for status, *_ in polls:
+        statuses[status] = statuses.get(status, 0) + 1
+    answers = ", ".join(f"{count} × {status}" for status, count in sorted(statuses.items()))
+    times = [elapsed for _, _, elapsed, _ in polls]
+    print(
+        f"Then a minute with nothing changing ({POLLS_PER_MINUTE} polls: {answers}): "
+        f"{sum(size for _, size, _, _ in polls) / 1024 / 1024:.2f} MiB of response bodies; a poll "
+        f"p50 {percentile(times, 50):.1f} ms, p95 {percentile(times, 95):.1f} ms, "
+        f"{max(queries for *_, queries in polls)} queries"
+    )
+
+
 def explain(args: argparse.Namespace) -> None:
     """The latest-deployment-per-cell query for both users: its time, its plan (EXPLAIN
     ANALYZE), and the time of the form it replaced, a correlated subquery per deployment."""
@@ -343,6 +405,7 @@ def main() -> None:
         seed(args)
     explain(args)
     bench_render(args)
+    bench_polls(args)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from django.db.models import Exists, Max, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.urls import reverse
 
 from lifecycles.models import Environment, PhaseEnvironment
@@ -17,7 +18,7 @@ from releases.models import Deployment, Interruption, Release
 from releases.permissions import deploy_refusal
 from teams.choices import Role
 from teams.models import User
-from teams.scoping import scope_q
+from teams.scoping import grants_for, scope_q, team_ids_of
 
 
 def interruption_list_actionable(user: User) -> QuerySet[Interruption]:
@@ -243,3 +244,178 @@ def release_progression(release: Release, user: User) -> list[EnvironmentProgres
                 )
             )
     return rows
+
+
+# Versions of the live parts. A page's live region polls every two seconds with the
+# version of what it shows; a poll whose version is unchanged is answered "no content"
+# without reading or rendering the fragment. A version is a digest of the few columns
+# that decide what the fragment shows, read by cheap queries; it may change when the
+# fragment would not (a re-render, nothing worse), and must change whenever it would.
+# Whoever embeds a version reads it before the content it renders, so that a change in
+# between makes the next poll re-render rather than hide it.
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.blake2b(repr(parts).encode(), digest_size=12).hexdigest()
+
+
+def _viewer(user: User) -> tuple:
+    """What decides, besides the data, what a user sees and which buttons they get: their
+    grants (visibility, deploy and take rights) and teams (who may take). Both are read
+    once per request and are read anyway by the fragment's queries."""
+    if user.is_superuser:
+        return (user.pk, True)
+    grants = sorted(
+        (g.role, sorted(g.group_ids), sorted(g.project_ids), sorted(g.environment_ids))
+        for g in grants_for(user)
+    )
+    return (user.pk, False, grants, sorted(team_ids_of(user)))
+
+
+def dashboard_activity(
+    user: User,
+    *,
+    group_ids: list[int] | None = None,
+    project_ids: list[int] | None = None,
+    environment_ids: list[int] | None = None,
+) -> tuple:
+    """What changes on the dashboard while its projects and environments stay the same:
+    the count, newest id and latest change of the deployments the user may see in the
+    grid's cells (a new deployment, a state change), and the attention badge every live
+    fragment carries. Two queries; the first is one aggregate over the cells'
+    deployments, not the latest deployment per cell that the grid reads."""
+    deployments = Deployment.objects.visible_to(user)
+    # The same filters as dashboard()'s, on the deployments' project and environment.
+    if group_ids:
+        deployments = deployments.filter(project__group_id__in=group_ids)
+    if project_ids:
+        deployments = deployments.filter(project_id__in=project_ids)
+    if environment_ids:
+        deployments = deployments.filter(environment_id__in=environment_ids)
+    figures = deployments.order_by().aggregate(count=Count("id"), newest=Max("id"), changed=Max("updated_at"))
+    return (figures["count"], figures["newest"], figures["changed"], attention_count(user))
+
+
+def dashboard_version(
+    user: User,
+    *,
+    activity: tuple,
+    projects: list[Project],
+    environments: list[Environment],
+    reached: dict[int, set[int]],
+) -> str:
+    """The version of a grid showing ``projects`` × ``environments``: their names, groups
+    and lifecycles, the environments those lifecycles reach (greyed-out cells), the
+    deployments' ``activity`` and the user's grants. Reads nothing."""
+    return _digest(
+        _viewer(user),
+        activity,
+        sorted(
+            (p.pk, p.name, p.slug, p.disabled, p.group_id, p.group.name, p.lifecycle_id) for p in projects
+        ),
+        sorted((e.pk, e.name, e.sort_order) for e in environments),
+        sorted((pk, sorted(ids)) for pk, ids in reached.items()),
+    )
+
+
+def dashboard_current_version(
+    user: User,
+    *,
+    group_ids: list[int] | None = None,
+    project_ids: list[int] | None = None,
+    environment_ids: list[int] | None = None,
+) -> tuple[str, tuple]:
+    """The version the grid ``dashboard`` would build now has, and the activity it is
+    made of (a caller that goes on to render reuses it, read before the grid). Five
+    queries whatever the size of the data, none of them per cell."""
+    # The same projects and environments as dashboard() shows.
+    projects = (
+        Project.objects.visible_to(user)
+        .select_related("group")
+        .only("name", "slug", "disabled", "group__name", "lifecycle_id")
+    )
+    if group_ids:
+        projects = projects.filter(group_id__in=group_ids)
+    if project_ids:
+        projects = projects.filter(pk__in=project_ids)
+    environments = Environment.objects.only("name", "sort_order")
+    if environment_ids:
+        environments = environments.filter(pk__in=environment_ids)
+    activity = dashboard_activity(
+        user, group_ids=group_ids, project_ids=project_ids, environment_ids=environment_ids
+    )
+    projects, environments = list(projects), list(environments)
+    reached = lifecycle_environment_ids({p.lifecycle_id for p in projects})
+    version = dashboard_version(
+        user, activity=activity, projects=projects, environments=environments, reached=reached
+    )
+    return version, activity
+
+
+def deployment_version(user: User, deployment: Deployment) -> str:
+    """The version of a deployment's live part: the deployment's state and latest change,
+    its steps' and interruptions' changing columns, the deployment it waits behind, the
+    user's grants and teams (the cancel and take buttons) and the attention badge. Three
+    queries (four while queued), plus the user's teams."""
+    steps = deployment.steps.order_by("pk").values_list(
+        "pk", "state", "started_at", "finished_at", "exit_code", "skip_reason"
+    )
+    interruptions = deployment.interruptions.order_by("pk").values_list(
+        "pk",
+        "pending",
+        "assignee_id",
+        "taken_at",
+        "submitted_by_id",
+        "submitted_at",
+        "result",
+        "guidance",
+        "notes",
+    )
+    ahead = None
+    if deployment.state == DeploymentState.QUEUED:
+        holder = deployment_queue_position(deployment)
+        ahead = holder and (holder.pk, holder.state, holder.release.version)
+    return _digest(
+        _viewer(user),
+        deployment.state,
+        deployment.updated_at,
+        str(deployment.environment),
+        list(steps),
+        list(interruptions),
+        ahead,
+        attention_count(user),
+    )
+
+
+# What My tasks shows of an interruption that can change while it waits: who holds it
+# and since when, and the names of its project and environment.
+TASK_COLUMNS = (
+    "pk",
+    "assignee_id",
+    "taken_at",
+    "deployment__project__name",
+    "deployment__project__slug",
+    "deployment__environment__name",
+)
+
+
+def interruption_list_version(user: User, interruptions: list[Interruption] | None = None) -> str:
+    """The version of My tasks: which interruptions wait for the user and what of them
+    changes while they wait, the user's grants and teams (the take buttons), and so the
+    attention badge (their number). Given the interruptions a page shows it reads
+    nothing; otherwise one query."""
+    if interruptions is None:
+        rows = list(interruption_list_actionable(user).prefetch_related(None).values_list(*TASK_COLUMNS))
+    else:
+        rows = [
+            (
+                i.pk,
+                i.assignee_id,
+                i.taken_at,
+                i.deployment.project.name,
+                i.deployment.project.slug,
+                i.deployment.environment.name,
+            )
+            for i in interruptions
+        ]
+    return _digest(_viewer(user), rows)

@@ -13,6 +13,7 @@ from processes.models import Project
 from releases import selectors
 from releases.rendering import DashboardCells
 from releases.views.common import page_or_partial
+from releases.views.live import SHOWN, live_unchanged, with_version
 from releases.views.preferences import dashboard_url, filters_from, filters_given, remembered_filters
 
 
@@ -20,7 +21,12 @@ from releases.views.preferences import dashboard_url, filters_from, filters_give
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Filters in the URL apply as given. A page load without any restores the user's
-    remembered ones; live updates (htmx) carry their filters in the URL and never restore."""
+    remembered ones; live updates (htmx) carry their filters in the URL and never restore.
+
+    A live update names the version of the grid it shows (``shown``); when the grid would
+    be the same it gets "no content" (live_unchanged) without the grid being read. The page
+    itself does not read the version, which would cost it two queries more: its first
+    live update renders the grid once and carries the version from then on."""
     user = request.user
     chosen = filters_from(request.GET)
     remembered = False
@@ -28,28 +34,42 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         restored = remembered_filters(user)
         if restored is not None:
             chosen, remembered = restored, any(restored.values())
-    environments, groups = selectors.dashboard(
-        user,
-        group_ids=chosen["group"],
-        project_ids=chosen["project"],
-        environment_ids=chosen["environment"],
-    )
-    reached = selectors.lifecycle_environment_ids(
-        {row.project.lifecycle_id for group in groups for row in group.rows}
-    )
+    scope = {
+        "group_ids": chosen["group"],
+        "project_ids": chosen["project"],
+        "environment_ids": chosen["environment"],
+    }
+    activity = None
+    if request.htmx:
+        shown = request.GET.get(SHOWN)
+        if shown:
+            version, activity = selectors.dashboard_current_version(user, **scope)
+            if shown == version:
+                return live_unchanged()
+        else:
+            activity = selectors.dashboard_activity(user, **scope)
+    environments, groups = selectors.dashboard(user, **scope)
+    projects = [row.project for group in groups for row in group.rows]
+    reached = selectors.lifecycle_environment_ids({project.lifecycle_id for project in projects})
     cells = DashboardCells(reached)
     table = [
         (group.name, [(row.project, cells.row(row.project, environments, row.cells)) for row in group.rows])
         for group in groups
     ]
+    # The live region asks for exactly what the page shows, remembered filters included.
+    live_url = dashboard_url(chosen)
+    if activity is not None:
+        version = selectors.dashboard_version(
+            user, activity=activity, projects=projects, environments=environments, reached=reached
+        )
+        live_url = with_version(live_url, version)
     context = {
         "title": "Dashboard",
         "environments": environments,
         "table": table,
         "filtered": any(chosen.values()),
         "remembered": remembered,
-        # The live region asks for exactly what the page shows, remembered filters included.
-        "live_url": dashboard_url(chosen),
+        "live_url": live_url,
     }
     if not request.htmx:
         visible = list(Project.objects.visible_to(user).select_related("group").order_by("name"))

@@ -15,6 +15,7 @@ from releases import selectors, services
 from releases.choices import DeploymentState
 from releases.models import Deployment, DeploymentStep, Interruption
 from releases.views.common import confirm_page, ids, interruption_panel, next_url, task_list_context
+from releases.views.live import SHOWN, live_unchanged
 from relman.exceptions import DomainError
 from relman.http import client_ip
 from teams import permissions
@@ -39,8 +40,10 @@ def _visible_deployment(request: HttpRequest, pk: int) -> Deployment:
     )
 
 
-def _deployment_context(request: HttpRequest, deployment: Deployment) -> dict:
+def _deployment_context(request: HttpRequest, deployment: Deployment, version: str = "") -> dict:
     user = request.user
+    # Read before the content it stands for (releases.views.live).
+    version = version or selectors.deployment_version(user, deployment)
     steps = list(deployment.steps.select_related("release_step").order_by("position"))
     interruptions = list(
         deployment.interruptions.select_related("assignee", "submitted_by")
@@ -65,6 +68,7 @@ def _deployment_context(request: HttpRequest, deployment: Deployment) -> dict:
         "panel": interruption_panel(user, pending) if pending else None,
         "can_cancel": not deployment.is_finished
         and permissions.can_deploy(user, deployment.project, deployment.environment),
+        "live_version": version,
     }
 
 
@@ -93,10 +97,14 @@ def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def deployment_live(request: HttpRequest, pk: int) -> HttpResponse:
-    """The deployment's state, steps and intervention panel, polled by its page."""
+    """The deployment's state, steps and intervention panel, polled by its page; "no
+    content" while the version the page shows is current."""
     deployment = _visible_deployment(request, pk)
+    version = selectors.deployment_version(request.user, deployment)
+    if request.GET.get(SHOWN) == version:
+        return live_unchanged()
     return render(
-        request, "releases/partials/_deployment_live.html", _deployment_context(request, deployment)
+        request, "releases/partials/_deployment_live.html", _deployment_context(request, deployment, version)
     )
 
 

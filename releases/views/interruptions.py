@@ -9,11 +9,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET, require_POST
 
-from releases import services
+from releases import selectors, services
 from releases.choices import Guidance, InterruptionResult
 from releases.models import Interruption
 from releases.views.common import confirm_page, page_or_partial, task_list_context
 from releases.views.deployments import after_action
+from releases.views.live import SHOWN, live_unchanged
 from relman.exceptions import DomainError
 from relman.http import client_ip
 
@@ -32,12 +33,17 @@ ANSWER_MESSAGES = {
 @login_required
 @require_GET
 def interruption_list(request: HttpRequest) -> HttpResponse:
-    """My tasks: the interventions waiting for the user, oldest first."""
+    """My tasks: the interventions waiting for the user, oldest first; for a poll whose
+    list is unchanged, "no content" after one query (releases.views.live)."""
+    shown = request.GET.get(SHOWN) if request.htmx else None
+    if shown and shown == selectors.interruption_list_version(request.user):
+        return live_unchanged()
+    context = task_list_context(request)
+    # The version of the very rows shown, so it costs no query of its own.
+    interruptions = [panel.interruption for panel in context["panels"]]
+    context["live_version"] = selectors.interruption_list_version(request.user, interruptions)
     return page_or_partial(
-        request,
-        "releases/interruption_list.html",
-        "releases/partials/_interruption_list.html",
-        task_list_context(request),
+        request, "releases/interruption_list.html", "releases/partials/_interruption_list.html", context
     )
 
 
