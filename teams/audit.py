@@ -279,7 +279,7 @@ def _check_end(report: AuditReport, head: AuditChainHead | None) -> ChainBreak |
 # --- digests kept outside the database -----------------------------------------------------
 
 DIGEST_FORMAT = "relman-audit-digest/1"
-DIGEST_FIELDS = ("sequence", "hash", "key", "at", "hmac")
+DIGEST_FIELDS = ("sequence", "hash", "key_id", "at", "hmac")
 AUDIT_KEY_MIN_LENGTH = 32
 
 
@@ -353,7 +353,7 @@ def audit_digest(*, key: str | None = None) -> str:
     taken_at = timezone.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     signed = (
         f"{DIGEST_FORMAT} sequence={report.head_sequence} hash={report.head_hash} "
-        f"key={_key_id(secret)} at={taken_at}"
+        f"key_id={_key_id(secret)} at={taken_at}"
     )
     return f"{signed} hmac={_sign(secret, signed)}"
 
@@ -381,9 +381,10 @@ def audit_verify_digest(kept: str, *, key: str | None = None) -> list[Digest]:
 def _checked_digest(secret: bytes, number: int, line: str) -> Digest:
     head, *pairs = line.split(" ")
     fields = dict(pair.partition("=")[::2] for pair in pairs)
-    if head != DIGEST_FORMAT or tuple(fields) != DIGEST_FIELDS or not fields["sequence"].isdigit():
+    well_formed = line.isascii() and head == DIGEST_FORMAT and tuple(fields) == DIGEST_FIELDS
+    if not well_formed or not fields["sequence"].isdigit():
         raise DigestInvalid(f"Line {number} is not an audit digest made by `manage.py audit_digest`.")
-    if not hmac.compare_digest(fields["key"], _key_id(secret)):
+    if not hmac.compare_digest(fields["key_id"], _key_id(secret)):
         raise DigestInvalid(f"Line {number}: the digest was not made with this RELMAN_AUDIT_KEY.")
     signed = line.rpartition(" hmac=")[0]
     if not hmac.compare_digest(fields["hmac"], _sign(secret, signed)):
@@ -400,7 +401,7 @@ def _compare_with_chain(number: int, digest: Digest) -> None:
             f"Line {number}: the digest taken at {digest.taken_at} records sequence {digest.sequence}, which is "
             "no longer in the chain: the trail was cut back."
         )
-    if not hmac.compare_digest(event.hash, digest.hash):
+    if event.hash != digest.hash:
         raise DigestMismatch(
             f"Line {number}: sequence {digest.sequence} (event id {event.pk}) now hashes to {event.hash}, but the "
             f"digest taken at {digest.taken_at} recorded {digest.hash}: the trail was rewritten at or before "

@@ -110,7 +110,7 @@ def test_digest_seals_waiting_events_and_signs_the_chain_head(root):
     assert line.count("\n") == 1
     signed, _, mac = line.strip().rpartition(" hmac=")
     assert re.fullmatch(
-        rf"relman-audit-digest/1 sequence=3 hash={head.hash} key=[0-9a-f]{{12}} at=\S+Z", signed
+        rf"relman-audit-digest/1 sequence=3 hash={head.hash} key_id=[0-9a-f]{{12}} at=\S+Z", signed
     )
     assert mac == hmac.new(KEY.encode(), signed.encode(), hashlib.sha256).hexdigest()
 
@@ -202,6 +202,8 @@ def test_a_line_that_is_not_a_digest_is_refused(root, tmp_path):
     assert "Line 2 is not an audit digest made by `manage.py audit_digest`." in _verify_digest_fails(kept, 3)
     with pytest.raises(DigestInvalid, match="holds no audit digest"):
         audit_verify_digest("\n\n")
+    with pytest.raises(DigestInvalid, match="Line 1 is not an audit digest"):
+        audit_verify_digest("relman-audit-digest/1 sequence=1 hash=é key_id=x at=y hmac=z")
 
 
 def test_trail_cut_back_below_the_digest_is_caught(root, tmp_path):
