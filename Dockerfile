@@ -1,4 +1,5 @@
-# One image for the three production processes: web (gunicorn), worker and beat (Celery).
+# One image for every production process: web (gunicorn), workers and beat (Celery), and
+# the migrations.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -8,7 +9,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONPATH=/app \
     RELMAN_VAR_DIR=/app/var
 
-RUN useradd --system --create-home --home-dir /home/relman relman
+# A fixed numeric user, so that Kubernetes can check it is not root (runAsNonRoot).
+RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/relman relman
 WORKDIR /app
 
 COPY . .
@@ -17,6 +19,6 @@ RUN pip install . \
     && mkdir -p /app/var \
     && chown -R relman:relman /app/var
 
-USER relman
+USER 10001:10001
 EXPOSE 8000
 CMD ["gunicorn", "relman.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4", "--access-logfile", "-"]

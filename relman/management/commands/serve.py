@@ -46,6 +46,10 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # binding (and, after a crash, undeliverable broadcast files) behind for every worker that
 # ever ran; the embedded worker never needs `celery inspect`/`control`, so it is turned off.
 FILESYSTEM_WORKER_CONFIG = ["--", "worker.enable_remote_control=False"]
+# One worker per queue (relman.settings.CELERY_TASK_ROUTES), as production runs them, so
+# long scripts on `steps` never hold up the sweep and the audit sealer on `system`:
+# (queue, worker processes).
+WORKER_QUEUES = (("steps", 2), ("system", 1))
 BROKER_FOLDER_OPTIONS = ("data_folder_in", "data_folder_out", "processed_folder", "control_folder")
 
 
@@ -93,10 +97,10 @@ class Command(BaseCommand):
         programs = [("web server", self.web_command(host, port))]
         if not no_worker:
             programs += [
-                ("Celery worker (steps)", self.worker_command("steps", concurrency=2)),
-                ("Celery worker (system)", self.worker_command("system", concurrency=1)),
-                ("Celery beat", self.beat_command()),
+                (f"Celery worker ({queue})", self.worker_command(queue, concurrency=concurrency))
+                for queue, concurrency in WORKER_QUEUES
             ]
+            programs.append(("Celery beat", self.beat_command()))
 
         stop_requested: list[int] = []
 
