@@ -188,8 +188,9 @@ class DeploymentViewSet(viewsets.ReadOnlyModelViewSet):
     def log(self, request, pk=None):
         deployment = self.get_object()
         after = request.query_params.get("after", "0")
-        # isascii(): str.isdigit() also accepts digits such as "²" that int() refuses.
-        if not (after.isascii() and after.isdigit()) or int(after) > MAX_ID:
+        # isascii(): str.isdigit() also accepts digits such as "²" that int() refuses; the
+        # length first, as int() refuses more than 4,300 digits.
+        if not (after.isascii() and after.isdigit()) or len(after) > len(str(MAX_ID)) or int(after) > MAX_ID:
             raise serializers.ValidationError({"after": ["A log entry id (a whole number)."]})
         entries = (
             TaskLogEntry.objects.filter(deployment=deployment, pk__gt=int(after))

@@ -12,14 +12,22 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from releases import selectors
+from releases.filters import MAX_ID
 from releases.models import Interruption
 from releases.permissions import self_approval_refusal, take_refusal
 from teams.models import User
 
+_MAX_ID_DIGITS = len(str(MAX_ID))
+
 
 def ids(values: list[str]) -> list[int]:
-    """The ids among query parameters; anything else is ignored."""
-    return [int(v) for v in values if v.isascii() and v.isdigit()]
+    """The ids among query parameters; anything else, including a number no id can be, is
+    ignored. The length is checked before ``int()``, which refuses more than 4,300 digits."""
+    return [
+        int(v)
+        for v in values
+        if v.isascii() and v.isdigit() and len(v) <= _MAX_ID_DIGITS and int(v) <= MAX_ID
+    ]
 
 
 def page_or_partial(request: HttpRequest, page: str, partial: str, context: dict) -> HttpResponse:

@@ -7,6 +7,7 @@ from string import Template
 
 import pytest
 from django.apps import apps
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from processes.services import project_update
@@ -123,6 +124,8 @@ CASES = {
         "root", "get", "/api/v1/interruptions/?deployment=36893488147419103231", {}, 400, "invalid",
     ),
     "log after a non-number": ("root", "get", "/api/v1/deployments/{waiting}/log/?after=%C2%B2", {}, 400, "invalid"),
+    "log after a number too long for int()": ("root", "get", "/api/v1/deployments/{waiting}/log/?after=" + "9" * 4301, {}, 400, "invalid"),
+    "log after an id out of range": ("root", "get", "/api/v1/deployments/{waiting}/log/?after=" + "9" * 20, {}, 400, "invalid"),
     "an id that is not a number": ("root", "get", "/api/v1/deployments/0.5/", {}, 404, "not_found"),
     # duplicates
     "duplicate version": ("root", "post", RELEASES, _json({"version": "1.0.0"}), 400, "duplicate_version"),
@@ -217,3 +220,27 @@ def test_long_numbers_rank_as_numbers(scene, people):
         assert client.post(RELEASES, **_json({"version": version})).status_code == 201
     listed = [r["version"] for r in client.get(RELEASES).json()["results"]]
     assert listed[:5] == ["10000000000.0.0", "9999999999.0.0", "2.0.0-a", "2.0.0-99999999999", "2.0.0-100"]
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+HUGE_ID = "9" * 4301
+
+
+@pytest.mark.parametrize(
+    "query",
+    [f"?project={HUGE_ID}", f"?group={HUGE_ID}", f"?environment={HUGE_ID}", "?project=" + "9" * 20],
+)
+def test_dashboard_ignores_filter_ids_out_of_range(query, scene, client, sarah):
+    client.force_login(sarah)
+    before = snapshot()
+    response = client.get(reverse("dashboard") + query)
+    assert response.status_code == 200
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("after", [HUGE_ID, "9" * 20])
+def test_log_poll_ignores_an_entry_id_out_of_range(after, scene, client, sarah):
+    client.force_login(sarah)
+    response = client.get(reverse("releases:deployment_log", args=[scene["waiting"]]) + f"?after={after}")
+    assert response.status_code == 200
