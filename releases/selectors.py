@@ -259,17 +259,18 @@ def _digest(*parts: object) -> str:
     return hashlib.blake2b(repr(parts).encode(), digest_size=12).hexdigest()
 
 
-def _viewer(user: User) -> tuple:
+def _viewer(user: User, *, teams: bool) -> tuple:
     """What decides, besides the data, what a user sees and which buttons they get: their
-    grants (visibility, deploy and take rights) and teams (who may take). Both are read
-    once per request and are read anyway by the fragment's queries."""
+    grants (visibility, deploy and take rights) and, where a take button shows, their
+    teams. Both are read once per request, by the fragment's queries too."""
+    team_ids = sorted(team_ids_of(user)) if teams else None
     if user.is_superuser:
-        return (user.pk, True)
+        return (user.pk, True, team_ids)
     grants = sorted(
         (g.role, sorted(g.group_ids), sorted(g.project_ids), sorted(g.environment_ids))
         for g in grants_for(user)
     )
-    return (user.pk, False, grants, sorted(team_ids_of(user)))
+    return (user.pk, False, grants, team_ids)
 
 
 def dashboard_activity(
@@ -308,7 +309,7 @@ def dashboard_version(
     and lifecycles, the environments those lifecycles reach (greyed-out cells), the
     deployments' ``activity`` and the user's grants. Reads nothing."""
     return _digest(
-        _viewer(user),
+        _viewer(user, teams=False),
         activity,
         sorted(
             (p.pk, p.name, p.slug, p.disabled, p.group_id, p.group.name, p.lifecycle_id) for p in projects
@@ -376,7 +377,7 @@ def deployment_version(user: User, deployment: Deployment) -> str:
         holder = deployment_queue_position(deployment)
         ahead = holder and (holder.pk, holder.state, holder.release.version)
     return _digest(
-        _viewer(user),
+        _viewer(user, teams=True),
         deployment.state,
         deployment.updated_at,
         str(deployment.environment),
@@ -418,4 +419,4 @@ def interruption_list_version(user: User, interruptions: list[Interruption] | No
             )
             for i in interruptions
         ]
-    return _digest(_viewer(user), rows)
+    return _digest(_viewer(user, teams=True), rows)

@@ -9,6 +9,14 @@
 //    the form it would submit is not replaced under it.
 // 3. Messages can be dismissed; success messages fade after a few seconds.
 // 4. A poll answered by the sign-in page (the session ended) goes to that page.
+// 5. Times move on in the browser. A poll whose region has not changed is answered 204
+//    and htmx leaves the region as it is (releases/views/live.py), so nothing re-renders
+//    "3 min ago" or a running step's duration: they are brought up to date here from
+//    their datetime attributes, written as the server writes them (relman_tags.relative
+//    and duration), against the server's clock as the responses' Date headers tell it.
+//    Keeping them out of the regions' versions is what lets an open page cost nothing
+//    while nothing happens; a version with the minute in it would re-send the
+//    superuser's whole dashboard every minute.
 (function () {
   "use strict";
 
@@ -123,5 +131,87 @@
 
   document.addEventListener("htmx:afterSettle", function () {
     prepareMessages(document);
+    refreshTimes(document);
   });
+
+  // The server's clock minus this one's, in milliseconds.
+  var skew = 0;
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var xhr = event.detail.xhr;
+    var date = xhr && xhr.getResponseHeader("Date");
+    if (date && !isNaN(Date.parse(date))) {
+      skew = Date.parse(date) - Date.now();
+    }
+  });
+
+  // Only the texts relman_tags.relative writes; a clock time or a date stays as it is.
+  var RELATIVE = /^(just now|\d+ min ago|\d+ h ago|\d+ days? ago)$/;
+
+  function relative(seconds, moment) {
+    if (seconds < 45) {
+      return "just now";
+    }
+    var minutes = Math.round(seconds / 60);
+    if (minutes < 60) {
+      return minutes + " min ago";
+    }
+    var hours = Math.floor(minutes / 60);
+    if (hours < 24) {
+      return hours + " h ago";
+    }
+    var days = Math.floor(hours / 24);
+    if (days <= 30) {
+      return days === 1 ? "1 day ago" : days + " days ago";
+    }
+    // The server writes the date in the site's time zone, which the page does not know.
+    return moment.toISOString().slice(0, 10);
+  }
+
+  function duration(seconds) {
+    var total = Math.max(Math.floor(seconds), 0);
+    var hours = Math.floor(total / 3600);
+    var minutes = Math.floor((total % 3600) / 60);
+    if (hours) {
+      return hours + " h " + minutes + " min";
+    }
+    if (minutes) {
+      return minutes + " min " + (total % 60) + " s";
+    }
+    return total + " s";
+  }
+
+  function since(element, attribute) {
+    var moment = new Date(element.getAttribute(attribute));
+    return { moment: moment, seconds: (Date.now() + skew - moment.getTime()) / 1000 };
+  }
+
+  function refreshTimes(root) {
+    root.querySelectorAll("time[datetime]").forEach(function (element) {
+      var text = element.textContent;
+      if (RELATIVE.test(text)) {
+        var age = since(element, "datetime");
+        var current = relative(age.seconds, age.moment);
+        if (current !== text) {
+          element.textContent = current;
+        }
+      }
+    });
+  }
+
+  function refreshDurations(root) {
+    root.querySelectorAll("[data-running-since]").forEach(function (element) {
+      var current = duration(since(element, "data-running-since").seconds);
+      if (current !== element.textContent) {
+        element.textContent = current;
+      }
+    });
+  }
+
+  window.setInterval(function () {
+    refreshDurations(document);
+  }, 1000);
+  window.setInterval(function () {
+    refreshTimes(document);
+  }, 15000);
 })();
