@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 
 from releases import engine
+from relman.logs import deployment_context
 
 logger = logging.getLogger(__name__)
 
@@ -12,7 +13,8 @@ logger = logging.getLogger(__name__)
 @shared_task(name=engine.ADVANCE_TASK, acks_late=True)
 def deployment_advance_task(deployment_id: int) -> None:
     """Advances one deployment as far as it can go; delivering it twice is harmless."""
-    engine.deployment_advance(deployment_id)
+    with deployment_context(deployment_id):
+        engine.deployment_advance(deployment_id)
 
 
 @shared_task(acks_late=True)

@@ -1,7 +1,15 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    before_task_publish,
+    task_postrun,
+    task_prerun,
+)
+
+from relman import logs
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "relman.settings")
 
@@ -22,3 +30,38 @@ def recycle_database_connections(task=None, **kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@before_task_publish.connect
+def carry_log_context(headers: dict | None = None, **kwargs) -> None:
+    """A task published while a request is served carries its request id and user, so the
+    worker's log lines about it can be found with the request's."""
+    if headers is not None:
+        headers.update(logs.carry())
+
+
+@task_prerun.connect
+def restore_log_context(task=None, **kwargs) -> None:
+    if task is None or task.request.is_eager:
+        return  # in-process: the caller's context is already the task's
+    logs.restore(vars(task.request))
+
+
+@task_postrun.connect
+def clear_log_context(task=None, **kwargs) -> None:
+    if task is None or task.request.is_eager:
+        return
+    logs.clear()
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def log_in_configured_format(logger=None, **kwargs) -> None:
+    """A worker's logging is Celery's own (its handlers replace Django's); with
+    RELMAN_LOG_FORMAT=json they write JSON lines as the web processes do."""
+    from django.conf import settings
+
+    if logger is None or settings.RELMAN_LOG_FORMAT != "json":
+        return
+    for handler in logger.handlers:
+        handler.setFormatter(logs.JsonFormatter())

@@ -53,6 +53,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "relman.requestid.RequestIdMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -99,6 +100,7 @@ def _database(url: str) -> dict:
 DATABASE_URL = env_str("RELMAN_DATABASE_URL", f"sqlite:///{VAR_DIR / 'relman.sqlite3'}")
 DATABASES = {"default": _database(DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
 
 def _cache(url: str) -> dict:
     if url:
@@ -150,6 +152,8 @@ HTTPS = env_bool("RELMAN_HTTPS", not DEBUG)
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS
+# Probes (relman.health) answer over plain HTTP too: a supervisor checks the process directly.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
@@ -286,14 +290,28 @@ CELERY_BEAT_SCHEDULE = {
 
 RELMAN_NOTES_MAX_LENGTH = 20_000
 
+# Logs go to standard error, as text or, with RELMAN_LOG_FORMAT=json, as one JSON object
+# per line naming the request id, user and deployment where known (relman.logs). Celery
+# workers write the same format (relman.celery).
+RELMAN_LOG_FORMAT = env_str("RELMAN_LOG_FORMAT", "text")
+if RELMAN_LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"RELMAN_LOG_FORMAT must be text or json; got {RELMAN_LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "relman.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": RELMAN_LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("RELMAN_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+if RELMAN_LOG_FORMAT == "json":
+    # The development server's request lines have a text handler of their own.
+    LOGGING["loggers"]["django.server"] = {"handlers": ["console"], "level": "INFO", "propagate": False}
+# /metrics answers only to `Authorization: Bearer <this token>`; unset, it does not exist.
+RELMAN_METRICS_TOKEN = env_str("RELMAN_METRICS_TOKEN")
 
 # Sign-in throttling (django-axes): after RELMAN_LOGIN_FAILURE_LIMIT failed sign-ins for one
 # username from one address, that pair is locked out for RELMAN_LOGIN_COOLOFF_MINUTES (each

@@ -2,8 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 
 from releases.views.dashboard import dashboard
+from relman import health, metrics
 
 urlpatterns = [
+    # Operations: probes for supervisors and load balancers, figures for Prometheus.
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("relman.api_urls")),
     # The home page, without a namespace: LOGIN_REDIRECT_URL names it "dashboard".
