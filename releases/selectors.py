@@ -297,24 +297,33 @@ def dashboard_activity(
     return (figures["count"], figures["newest"], figures["changed"], attention_count(user))
 
 
+# What the grid shows of a project and an environment; a project's lifecycle last.
+PROJECT_COLUMNS = ("pk", "name", "slug", "disabled", "group_id", "group__name", "lifecycle_id")
+ENVIRONMENT_COLUMNS = ("pk", "name", "sort_order")
+
+
 def dashboard_version(
     user: User,
     *,
     activity: tuple,
-    projects: list[Project],
-    environments: list[Environment],
+    projects: list[Project] | list[tuple],
+    environments: list[Environment] | list[tuple],
     reached: dict[int, set[int]],
 ) -> str:
-    """The version of a grid showing ``projects`` × ``environments``: their names, groups
-    and lifecycles, the environments those lifecycles reach (greyed-out cells), the
-    deployments' ``activity`` and the user's grants. Reads nothing."""
+    """The version of a grid showing ``projects`` × ``environments`` (the objects, or rows
+    of PROJECT_COLUMNS and ENVIRONMENT_COLUMNS): their names, groups and lifecycles, the
+    environments those lifecycles reach (greyed-out cells), the deployments' ``activity``
+    and the user's grants. Reads nothing."""
     return _digest(
         _viewer(user, teams=False),
         activity,
         sorted(
-            (p.pk, p.name, p.slug, p.disabled, p.group_id, p.group.name, p.lifecycle_id) for p in projects
+            p
+            if isinstance(p, tuple)
+            else (p.pk, p.name, p.slug, p.disabled, p.group_id, p.group.name, p.lifecycle_id)
+            for p in projects
         ),
-        sorted((e.pk, e.name, e.sort_order) for e in environments),
+        sorted(e if isinstance(e, tuple) else (e.pk, e.name, e.sort_order) for e in environments),
         sorted((pk, sorted(ids)) for pk, ids in reached.items()),
     )
 
@@ -329,26 +338,24 @@ def dashboard_current_version(
     """The version the grid ``dashboard`` would build now has, and the activity it is
     made of (a caller that goes on to render reuses it, read before the grid). Five
     queries whatever the size of the data, none of them per cell."""
-    # The same projects and environments as dashboard() shows.
-    projects = (
-        Project.objects.visible_to(user)
-        .select_related("group")
-        .only("name", "slug", "disabled", "group__name", "lifecycle_id")
+    activity = dashboard_activity(
+        user, group_ids=group_ids, project_ids=project_ids, environment_ids=environment_ids
     )
+    # The same projects and environments as dashboard() shows, as rows: 500 model
+    # instances would cost more than the queries.
+    projects = Project.objects.visible_to(user).order_by()
     if group_ids:
         projects = projects.filter(group_id__in=group_ids)
     if project_ids:
         projects = projects.filter(pk__in=project_ids)
-    environments = Environment.objects.only("name", "sort_order")
+    environments = Environment.objects.order_by()
     if environment_ids:
         environments = environments.filter(pk__in=environment_ids)
-    activity = dashboard_activity(
-        user, group_ids=group_ids, project_ids=project_ids, environment_ids=environment_ids
-    )
-    projects, environments = list(projects), list(environments)
-    reached = lifecycle_environment_ids({p.lifecycle_id for p in projects})
+    project_rows = list(projects.values_list(*PROJECT_COLUMNS))
+    environment_rows = list(environments.values_list(*ENVIRONMENT_COLUMNS))
+    reached = lifecycle_environment_ids({row[-1] for row in project_rows})
     version = dashboard_version(
-        user, activity=activity, projects=projects, environments=environments, reached=reached
+        user, activity=activity, projects=project_rows, environments=environment_rows, reached=reached
     )
     return version, activity
 
