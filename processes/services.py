@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import transaction
 from django.utils.text import slugify
 
@@ -263,8 +264,9 @@ class StepSpec:
 def process_step_errors(steps: Sequence[StepSpec]) -> dict[int, dict[str, list[str]]]:
     """What is wrong with these steps, by step index and field (empty: nothing).
 
-    Names are unique within the process; a script step has a script; a timeout is between
-    1 second and a day; an environment is not both included and excluded.
+    Names are unique within the process; a script step has a script; instructions and a
+    script are within their limits (RELMAN_INSTRUCTIONS_MAX_LENGTH, RELMAN_SCRIPT_MAX_LENGTH);
+    a timeout is between 1 second and a day; an environment is not both included and excluded.
     """
     errors: dict[int, dict[str, list[str]]] = {}
 
@@ -289,6 +291,20 @@ def process_step_errors(steps: Sequence[StepSpec]) -> dict[int, dict[str, list[s
             )
         if step.kind == StepKind.SCRIPT and not step.script.strip():
             add(index, "script", "A script step needs a script.")
+        limit = settings.RELMAN_INSTRUCTIONS_MAX_LENGTH
+        if len(step.instructions) > limit:
+            add(
+                index,
+                "instructions",
+                f"Instructions are limited to {limit:,} characters; these have {len(step.instructions):,}.",
+            )
+        limit = settings.RELMAN_SCRIPT_MAX_LENGTH
+        if len(step.script) > limit:
+            add(
+                index,
+                "script",
+                f"A script is limited to {limit:,} characters; this one has {len(step.script):,}.",
+            )
         if not 1 <= step.timeout_seconds <= MAX_TIMEOUT_SECONDS:
             add(index, "timeout_seconds", f"A timeout is between 1 and {MAX_TIMEOUT_SECONDS} seconds.")
         both = {e.pk for e in step.environments} & {e.pk for e in step.excluded_environments}

@@ -1,10 +1,12 @@
 """Shared API plumbing: pagination, the error format ``{"detail", "code"}`` and its
 schema, the permission classes for configuration, and the YAML document format."""
 
+import io
 import json
 
 import yaml
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, parsers, permissions, renderers, serializers, status
@@ -23,10 +25,20 @@ class Pagination(PageNumberPagination):
 
 
 def exception_handler(exc, context):
-    """Domain refusals become 400/403/409 with ``{"detail", "code"}``; DRF's own errors
+    """Domain refusals become 400/403/409 with ``{"detail", "code"}``, as does a body over
+    DATA_UPLOAD_MAX_MEMORY_SIZE (raised when a view reads ``request.data``); DRF's own errors
     keep their status and gain a ``code``; field errors keep DRF's usual shape."""
     if isinstance(exc, DomainError):
         return Response({"detail": exc.message, "code": exc.code}, status=exc.status_code)
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response(
+            {
+                "detail": f"A request body is limited to {limit:,} bytes; this one is larger.",
+                "code": "too_large",
+            },
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -91,15 +103,40 @@ class IsSuperuserOrReadOnly(permissions.BasePermission):
         return bool(request.user and request.user.is_active and request.user.is_superuser)
 
 
+class DocumentTooLarge(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "too_large"
+
+
+def read_document(stream) -> bytes:
+    """The body of an imported document, refused past RELMAN_PROCESS_DOCUMENT_MAX_BYTES.
+
+    Reads one byte more than the limit and no further, so an oversized body is neither held
+    in memory nor parsed. Django's DATA_UPLOAD_MAX_MEMORY_SIZE does not apply here: it
+    guards ``request.body``, and a parser reads the stream."""
+    limit = settings.RELMAN_PROCESS_DOCUMENT_MAX_BYTES
+    body = stream.read(limit + 1) if stream is not None else b""
+    if len(body) > limit:
+        raise DocumentTooLarge(f"A document is limited to {limit:,} bytes; this one is larger.")
+    return body
+
+
+class DocumentJSONParser(parsers.JSONParser):
+    """``Content-Type: application/json`` for an imported document, within its size limit."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return super().parse(io.BytesIO(read_document(stream)), media_type, parser_context)
+
+
 class YAMLParser(parsers.BaseParser):
     """``Content-Type: application/yaml``: the import format of documents such as a
-    project's process."""
+    project's process, within their size limit."""
 
     media_type = "application/yaml"
 
     def parse(self, stream, media_type=None, parser_context=None):
         try:
-            return yaml.safe_load(stream.read().decode("utf-8")) or {}
+            return yaml.safe_load(read_document(stream).decode("utf-8")) or {}
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise exceptions.ParseError(f"YAML parse error - {exc}") from exc
 

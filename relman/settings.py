@@ -289,6 +289,12 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 RELMAN_NOTES_MAX_LENGTH = 20_000
+# A step's instructions and script, and a process document imported through the API
+# (YAML or JSON): far above any real process, low enough that one request cannot fill the
+# database or a worker's memory.
+RELMAN_INSTRUCTIONS_MAX_LENGTH = 20_000
+RELMAN_SCRIPT_MAX_LENGTH = 100_000
+RELMAN_PROCESS_DOCUMENT_MAX_BYTES = 1_048_576
 
 # Logs go to standard error, as text or, with RELMAN_LOG_FORMAT=json, as one JSON object
 # per line naming the request id, user and deployment where known (relman.logs). Celery

@@ -1,3 +1,4 @@
+from django.conf import settings
 from rest_framework import serializers
 
 from lifecycles.api.fields import EnvironmentSlugField, LifecycleIdField
@@ -35,7 +36,11 @@ class StepDocumentSerializer(serializers.Serializer):
     excluded_environments = EnvironmentSlugField(many=True, default=list, help_text="Never run in these.")
     run_condition = serializers.ChoiceField(choices=RunCondition.choices, default=RunCondition.SUCCESS)
     instructions = serializers.CharField(
-        allow_blank=True, default="", trim_whitespace=False, help_text="Markdown, for manual steps."
+        allow_blank=True,
+        default="",
+        trim_whitespace=False,
+        max_length=settings.RELMAN_INSTRUCTIONS_MAX_LENGTH,
+        help_text="Markdown, for manual steps.",
     )
     responsible_teams = TeamIdField(many=True, default=list, help_text="Team ids.")
     block_deployments = serializers.BooleanField(
@@ -45,7 +50,11 @@ class StepDocumentSerializer(serializers.Serializer):
         default=False, help_text="The user who created the deployment may not take this step."
     )
     script = serializers.CharField(
-        allow_blank=True, default="", trim_whitespace=False, help_text="Bash, for script steps."
+        allow_blank=True,
+        default="",
+        trim_whitespace=False,
+        max_length=settings.RELMAN_SCRIPT_MAX_LENGTH,
+        help_text="Bash, for script steps.",
     )
     timeout_seconds = serializers.IntegerField(
         min_value=1, max_value=MAX_TIMEOUT_SECONDS, default=DEFAULT_SCRIPT_TIMEOUT_SECONDS

@@ -1,14 +1,13 @@
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from processes import services
 from processes.api.serializers import ProcessSerializer, ProjectSerializer
 from processes.models import Project, Step
-from relman.api import YAMLParser, YAMLRenderer, error_responses
+from relman.api import DocumentJSONParser, YAMLParser, YAMLRenderer, error_responses
 from relman.http import client_ip
 from teams import permissions
 
@@ -76,7 +75,7 @@ class ProjectViewSet(
     @action(
         detail=True,
         methods=["get", "put"],
-        parser_classes=[JSONParser, YAMLParser],
+        parser_classes=[DocumentJSONParser, YAMLParser],
         renderer_classes=[*api_settings.DEFAULT_RENDERER_CLASSES, YAMLRenderer],
     )
     def process(self, request, slug=None):

@@ -10,7 +10,7 @@ from django.apps import apps
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from processes.services import project_update
+from processes.services import StepSpec, process_step_errors, project_update
 from releases.models import Interruption
 from releases.services import deployment_create, interruption_submit, release_create
 from teams.services import api_key_create
@@ -139,6 +139,22 @@ CASES = {
     ),
     # oversized notes
     "oversized release notes": ("root", "post", RELEASES, _json({"version": "9.9.9", "notes": TOO_LONG}), 400, "too_long"),
+    "body over the upload limit": (
+        "root", "post", RELEASES, _json({"version": "9.9.9", "notes": "n" * 2_621_441}), 400, "too_large",
+    ),
+    "YAML process document over its limit": (
+        "root", "put", PROCESS, _raw("steps:\n- name: A\n  instructions: " + "n" * 1_048_576, "application/yaml"),
+        400, "too_large",
+    ),
+    "JSON process document over its limit": (
+        "root", "put", PROCESS, _json({"steps": [{"name": "A", "instructions": "n" * 1_048_576}]}), 400, "too_large",
+    ),
+    "oversized step instructions": (
+        "root", "put", PROCESS, _json({"steps": [{"name": "A", "instructions": TOO_LONG}]}), 400, "invalid",
+    ),
+    "oversized step script": (
+        "root", "put", PROCESS, _json({"steps": [{"name": "A", "kind": "script", "script": "e" * 100_001}]}), 400, "invalid",
+    ),
     "oversized submit notes": (
         "sarah", "post", "/api/v1/interruptions/{pending}/submit/", _json({"result": "proceed", "notes": TOO_LONG}),
         400, "too_long",
@@ -244,3 +260,15 @@ def test_log_poll_ignores_an_entry_id_out_of_range(after, scene, client, sarah):
     client.force_login(sarah)
     response = client.get(reverse("releases:deployment_log", args=[scene["waiting"]]) + f"?after={after}")
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "sentence"),
+    [
+        ("instructions", TOO_LONG, "Instructions are limited to 20,000 characters; these have 20,001."),
+        ("script", "e" * 100_001, "A script is limited to 100,000 characters; this one has 100,001."),
+    ],
+)
+def test_step_field_limits_are_named_by_the_service(field, value, sentence):
+    errors = process_step_errors([StepSpec(name="A", kind="script", **{"script": "true", field: value})])
+    assert errors == {0: {field: [sentence]}}
