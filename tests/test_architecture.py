@@ -2,6 +2,7 @@
 contracts in pyproject.toml say the same; CI runs `lint-imports` too)."""
 
 import ast
+import tomllib
 from pathlib import Path
 
 import grimp
@@ -46,3 +47,14 @@ def test_no_module_imports_inside_a_function_to_dodge_a_cycle():
                         ):
                             found.append(f"{path.relative_to(root)}:{inner.lineno} {inner.module}")
     assert not found, found
+
+
+def test_every_relman_module_has_its_place_in_the_layers(graph):
+    """The layers contract lists relman's modules one by one (its composition sits above
+    the apps, its infrastructure below them): a new module must be placed, or the
+    contract would not check it."""
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    contract = next(c for c in config["tool"]["importlinter"]["contracts"] if "containers" not in c)
+    placed = {name.strip() for layer in contract["layers"] for name in layer.split(":")}
+    modules = set(graph.find_children("relman"))
+    assert modules - placed == set()
