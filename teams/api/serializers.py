@@ -15,12 +15,29 @@ from teams.services import RoleSpec
 
 
 class UserSerializer(serializers.ModelSerializer):
+    """A user. Their email address and superuser flag are shown to superusers only (the
+    request in the context says who asks): everyone signed in reads the list, and neither
+    is theirs to harvest."""
+
     teams = TeamIdField(many=True, read_only=True)
+    # Not read-only, so the schema leaves them out of "required": they are absent for most.
+    email = serializers.EmailField(required=False, help_text="Shown to superusers only.")
+    is_superuser = serializers.BooleanField(required=False, help_text="Shown to superusers only.")
+
+    PRIVATE_FIELDS = ("email", "is_superuser")
 
     class Meta:
         model = User
         fields = ["username", "display_name", "email", "is_active", "is_superuser", "teams"]
-        read_only_fields = fields
+        read_only_fields = ["username", "display_name", "is_active", "teams"]
+
+    def to_representation(self, instance: User) -> dict:
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if request is None or not request.user.is_superuser:
+            for name in self.PRIVATE_FIELDS:
+                data.pop(name)
+        return data
 
 
 class UserCreateSerializer(serializers.Serializer):

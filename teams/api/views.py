@@ -36,7 +36,8 @@ _GRANTS = Prefetch(
 class UserViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
 ):
-    """Users, by username. Everyone signed in reads them; superusers create them."""
+    """Users, by username. Everyone signed in reads them (email and superuser flag: superusers
+    only); superusers create them."""
 
     queryset = User.objects.prefetch_related("teams").order_by("username")
     serializer_class = UserSerializer
@@ -50,7 +51,9 @@ class UserViewSet(
         user = services.user_create(
             **serializer.validated_data, actor=request.user, source_ip=client_ip(request)
         )
-        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+        return Response(
+            UserSerializer(user, context={"request": request}).data, status=status.HTTP_201_CREATED
+        )
 
 
 @extend_schema_view(

@@ -18,6 +18,21 @@ def test_users_list_is_readable_by_anyone_signed_in(api, oscar, octopus):
     assert "password" not in by_name["sarah"]
 
 
+def test_users_email_and_superuser_flag_hidden_from_everyone_but_superusers(api, oscar, sarah, root):
+    sarah.email = "sarah@example.com"
+    sarah.save(update_fields=["email"])
+    for persona in (oscar, sarah):
+        listed = {u["username"]: u for u in api(persona).get(USERS).json()["results"]}
+        detail = api(persona).get(f"{USERS}root/").json()
+        for user in (listed["sarah"], listed["root"], detail):
+            assert "email" not in user and "is_superuser" not in user
+            assert {"username", "display_name"} <= set(user)
+    listed = {u["username"]: u for u in api(root).get(USERS).json()["results"]}
+    assert listed["sarah"]["email"] == "sarah@example.com"
+    assert listed["root"]["is_superuser"] is True
+    assert api(root).get(f"{USERS}sarah/").json()["email"] == "sarah@example.com"
+
+
 def test_user_detail_by_username(api, vera, sarah):
     assert api(vera).get(f"{USERS}sarah/").json()["display_name"] == "Sarah"
     assert api(vera).get(f"{USERS}nobody/").status_code == 404
