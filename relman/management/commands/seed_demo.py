@@ -1,4 +1,5 @@
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from releases.models import Release
@@ -9,15 +10,28 @@ from relman import demo
 class Command(BaseCommand):
     help = (
         "Loads both demo scenarios (the Manual Deployment checklist and the GoodHealth pipeline), "
-        "each with a release deployed to its first environment. Safe to run again."
+        "each with a release deployed to its first environment. Safe to run again. Outside debug "
+        "mode it needs --i-know-this-is-production."
     )
 
     def add_arguments(self, parser):
         parser.add_argument(
             "--no-deploy", action="store_true", help="Create configuration and users only, no releases."
         )
+        parser.add_argument(
+            "--i-know-this-is-production",
+            action="store_true",
+            dest="production",
+            help="Load the demo outside debug mode, superuser and published passwords included.",
+        )
 
-    def handle(self, *args, no_deploy: bool = False, **options):
+    def handle(self, *args, no_deploy: bool = False, production: bool = False, **options):
+        if not settings.DEBUG and not production:
+            raise CommandError(
+                f"Refusing to load the demo outside debug mode: it creates the superuser admin with the "
+                f"published password {demo.DEMO_PASSWORD!r}. Set RELMAN_DEBUG=1 on a development machine, "
+                "or pass --i-know-this-is-production to load it here anyway."
+            )
         admin = demo.demo_admin()
         with transaction.atomic():
             octopus = demo.octopus_demo()
