@@ -162,6 +162,9 @@ RELMAN_BEHIND_PROXY = env_bool("RELMAN_BEHIND_PROXY", False)
 if RELMAN_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
+# A session ends this long after sign-in, not Django's two weeks: a forgotten browser on a
+# shared machine should not keep the right to approve deployments.
+SESSION_COOKIE_AGE = env_int("RELMAN_SESSION_HOURS", 12) * 3600
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
