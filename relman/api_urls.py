@@ -1,7 +1,7 @@
 """The REST API, ``/api/v1/``: each app's routes, the OpenAPI schema and its docs."""
 
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from relman.api import NotFoundView
 
@@ -24,7 +24,7 @@ urlpatterns = [
         ),
         name="schema",
     ),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     # Last: everything else under /api/v1/ ending in a slash (paths without one are first
     # redirected to it by APPEND_SLASH, as for the real endpoints).
     re_path(r"^.*/$", NotFoundView.as_view(), name="not-found"),

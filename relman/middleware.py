@@ -1,10 +1,19 @@
-# Pages load only same-origin scripts and styles and use no inline script or event
-# handler, so a strict policy holds everywhere except the admin's and API docs' own pages.
-_POLICY = (
+"""A Content-Security-Policy on every response Django serves.
+
+Relman's own pages load only same-origin scripts and styles and use no inline script,
+style or event handler, so they get a strict policy. The Django admin and the API's
+Swagger UI (drf-spectacular's) load their scripts as files too — the Swagger UI's start-up
+script is served as a file of its own (``SpectacularSwaggerSplitView``) — but set inline
+styles (the Swagger page's ``<style>`` block, and widgets that write ``style`` attributes),
+so on those paths inline styles alone are allowed. Scripts are same-origin everywhere.
+"""
+
+_STRICT = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
-_RELAXED_PREFIXES = ("/admin/", "/api/v1/docs/")
+_INLINE_STYLES = _STRICT.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+_INLINE_STYLE_PREFIXES = ("/admin/", "/api/v1/docs/")
 
 
 class ContentSecurityPolicyMiddleware:
@@ -13,6 +22,6 @@ class ContentSecurityPolicyMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if not request.path.startswith(_RELAXED_PREFIXES):
-            response.headers.setdefault("Content-Security-Policy", _POLICY)
+        policy = _INLINE_STYLES if request.path.startswith(_INLINE_STYLE_PREFIXES) else _STRICT
+        response.headers.setdefault("Content-Security-Policy", policy)
         return response

@@ -49,3 +49,27 @@ def test_htmx_is_vendored_with_its_config(signed_in, sarah, waiting):
     assert 'hx-headers=\'{"X-CSRFToken": "' in html
     sources = re.findall(r'<(?:script|link)[^>]*(?:src|href)="([^"]+)"', html)
     assert sources and all(src.startswith("/static/") for src in sources)
+
+
+def test_every_response_carries_a_policy_with_same_origin_scripts_only(client, root, waiting):
+    """The admin and the API docs too (they need inline styles, never inline scripts), API
+    answers and error pages."""
+    client.force_login(root)
+    responses = {
+        "admin index": client.get("/admin/"),
+        "admin change form": client.get(f"/admin/processes/project/{waiting.project.pk}/change/"),
+        "API docs": client.get("/api/v1/docs/"),
+        "API docs script": client.get("/api/v1/docs/?script="),
+        "API JSON": client.get("/api/v1/deployments/"),
+        "page not found": client.get("/no-such-page/"),
+        "API not found": client.get("/api/v1/deployments/999999/"),
+    }
+    for name, response in responses.items():
+        policy = response["Content-Security-Policy"]
+        assert "script-src 'self';" in policy, name
+        assert "frame-ancestors 'none'" in policy, name
+    for name in ("admin index", "admin change form", "API docs"):
+        html = responses[name].content.decode()
+        assert not re.search(r"<script(?![^>]*\bsrc=)", html), name
+        assert not re.search(r"\son[a-z]+=", html), name
+    assert "unsafe-inline" not in responses["API JSON"]["Content-Security-Policy"]
