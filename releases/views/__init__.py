@@ -6,7 +6,8 @@
 - ``deployments``: a deployment's page, its live parts and cancelling it;
 - ``interruptions``: My tasks and the answers to an intervention;
 - ``common``: what those share (the htmx page-or-fragment answer, the confirm page, the
-  intervention panel). The dashboard's cells are written by ``releases.rendering``.
+  intervention panel). The dashboard's cells are written by ``releases.rendering``;
+- ``live``: how a poll whose region has not changed is answered 204, without rendering.
 
 Views are thin: they find what the user may see (``visible_to``; anything else is a 404),
 call a service for every change and show a refusal's message. A GET changes nothing. An
@@ -17,5 +18,6 @@ Live parts poll rather than stream (server-sent events): a poll is one short ord
 request that any proxy, gunicorn sync worker and session check handle as they are, with
 nothing to reconnect after a deploy or a dropped connection; an event stream would hold a
 web worker per open page. Two seconds is the freshness the pages promise, and the polled
-fragments are cheap (a constant number of queries, the log only ``?after`` the last line).
+fragments are cheap: a poll whose region has not changed is answered 204 with nothing
+rendered (``live``), and the log sends only what comes ``?after`` its last line.
 """
