@@ -2,7 +2,7 @@
 
 Writers are processes that each run N transactions; a transaction does some other work
 (``--work-ms``, half before and half after its audit event, standing in for the change
-the event records) and records one event with ``teams.services.audit_record``. Measured,
+the event records) and records one event with ``teams.audit.audit_record``. Measured,
 in events per second over all writers:
 
 (a) unchained: events are recorded and nobody chains them;
@@ -87,7 +87,7 @@ def _work(seconds: float) -> None:
 
 
 def _record(actor, project, environment, writer: int, n: int):
-    from teams.services import audit_record
+    from teams.audit import audit_record
 
     return audit_record(
         actor=actor,

@@ -17,9 +17,9 @@ from lifecycles.models import Environment, Lifecycle, Phase, PhaseEnvironment
 from relman.deletion import delete_or_refuse
 from relman.exceptions import InvalidInput
 from relman.validation import check_name_and_slug_free
+from teams.audit import audit_record
 from teams.models import User
 from teams.permissions import require_superuser
-from teams.services import audit_record
 
 # --- environments -----------------------------------------------------------------------
 

@@ -21,8 +21,8 @@ from relman.deletion import delete_or_refuse
 from relman.exceptions import InvalidInput, PermissionRefused
 from relman.validation import check_name_and_slug_free
 from teams import permissions
+from teams.audit import audit_record
 from teams.models import Team, User
-from teams.services import audit_record
 
 # A script may run for at most a day; anything longer is a mistake, not a deployment.
 MAX_TIMEOUT_SECONDS = 24 * 60 * 60

@@ -71,8 +71,8 @@ from releases.models import (
 from releases.runner import Job, LocalRunner, Outcome
 from relman.exceptions import Conflict, InvalidInput
 from relman.queue import enqueue_on_commit, publish
+from teams.audit import audit_record
 from teams.models import User, team_names
-from teams.services import audit_record
 
 logger = logging.getLogger(__name__)
 

@@ -23,11 +23,11 @@ from releases.models import (
     ReleaseStep,
 )
 from relman.exceptions import Conflict, InvalidInput, PermissionRefused
+from teams.audit import audit_record
 from teams.choices import Role
 from teams.models import User
 from teams.permissions import can_deploy
 from teams.scoping import has_role
-from teams.services import audit_record
 
 VERSION_MAX_LENGTH = 100
 

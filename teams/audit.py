@@ -1,6 +1,6 @@
 """The audit trail's hash chain (SPEC §5), and who may read the trail.
 
-Writers record events unchained (``teams.services.audit_record``), inside the transaction
+Writers record events unchained (``audit_record``), inside the transaction
 of the change they describe, and never wait for one another. The sealer (``audit_seal``,
 run by Celery beat every RELMAN_AUDIT_SEAL_SECONDS) then chains the committed events in
 id order: under a lock on the single ``AuditChainHead`` row it gives each the next
@@ -25,10 +25,10 @@ import hmac
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -37,6 +37,8 @@ from teams.models import AuditChainHead, AuditEvent
 from teams.scoping import grants_for
 
 if TYPE_CHECKING:
+    from lifecycles.models import Environment
+    from processes.models import Project
     from teams.models import User
 
 # The fields a hash covers, in the canonical serialisation (keys sorted). ``id`` and
@@ -67,6 +69,48 @@ UNSEALED_GRACE = timedelta(minutes=1)
 class SealRefused(Exception):
     """An unsealed event could not be sealed: something other than the sealer wrote its
     seal fields."""
+
+
+# --- recording ---------------------------------------------------------------------------
+
+
+def audit_record(
+    *,
+    actor: User | None,
+    action: str,
+    subject: models.Model,
+    project: Project | None = None,
+    environment: Environment | None = None,
+    changes: dict[str, Any] | None = None,
+    source_ip: str | None = None,
+) -> AuditEvent:
+    """Appends one event; call it inside the transaction that makes the change, so the
+    event exists exactly when the change does."""
+    return AuditEvent.objects.create(
+        actor=actor,
+        actor_label=actor.username if actor else "system",
+        action=action,
+        subject_type=subject._meta.label_lower,
+        subject_id=str(subject.pk),
+        project=project,
+        project_label=project.name if project else "",
+        environment=environment,
+        environment_label=environment.name if environment else "",
+        source_ip=source_ip,
+        changes=_jsonable(changes or {}),
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
 
 
 # --- the chain ------------------------------------------------------------------------------

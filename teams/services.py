@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from relman.deletion import delete_or_refuse
 from relman.exceptions import InvalidInput
+from teams.audit import audit_record
 from teams.choices import Role
-from teams.models import ApiKey, AuditEvent, RoleGrant, Team, User
+from teams.models import ApiKey, RoleGrant, Team, User
 from teams.permissions import require_superuser
 
 if TYPE_CHECKING:
@@ -92,45 +93,6 @@ def api_key_revoke(*, api_key: ApiKey, actor: User | None, source_ip: str | None
             changes={"user": api_key.user.username, "prefix": api_key.prefix},
             source_ip=source_ip,
         )
-
-
-def audit_record(
-    *,
-    actor: User | None,
-    action: str,
-    subject: models.Model,
-    project: Project | None = None,
-    environment: Environment | None = None,
-    changes: dict[str, Any] | None = None,
-    source_ip: str | None = None,
-) -> AuditEvent:
-    """Appends one event; call it inside the transaction that makes the change, so the
-    event exists exactly when the change does."""
-    return AuditEvent.objects.create(
-        actor=actor,
-        actor_label=actor.username if actor else "system",
-        action=action,
-        subject_type=subject._meta.label_lower,
-        subject_id=str(subject.pk),
-        project=project,
-        project_label=project.name if project else "",
-        environment=environment,
-        environment_label=environment.name if environment else "",
-        source_ip=source_ip,
-        changes=_jsonable(changes or {}),
-    )
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
 
 
 # --- users and teams ----------------------------------------------------------------------

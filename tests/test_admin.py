@@ -26,9 +26,10 @@ from releases.models import (
     TaskLogEntry,
 )
 from relman.exceptions import Conflict
+from teams.audit import audit_record
 from teams.choices import Role
 from teams.models import ApiKey, AuditEvent, RoleGrant, Team, User
-from teams.services import api_key_create, audit_record
+from teams.services import api_key_create
 
 # A changelist costs a fixed number of queries (session, user, counts, rows, filter
 # choices, date hierarchy) whatever the number of rows; a per-row query would exceed this.

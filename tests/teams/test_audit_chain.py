@@ -16,9 +16,8 @@ from django.utils import timezone
 
 from lifecycles.models import Environment
 from processes.models import Project, ProjectGroup
-from teams.audit import audit_seal, audit_verify, canonical_json, event_hash
+from teams.audit import audit_record, audit_seal, audit_verify, canonical_json, event_hash
 from teams.models import AppendOnlyViolation, AuditChainHead, AuditEvent
-from teams.services import audit_record
 from teams.tasks import audit_seal_task
 
 on_postgresql = pytest.mark.skipif(
@@ -395,7 +394,7 @@ def test_verify_audit_exit_status_in_a_real_process(tmp_path):
 
     assert manage("migrate", "--noinput").returncode == 0
     record = (
-        "from teams.services import audit_record; from teams.models import User; "
+        "from teams.audit import audit_record; from teams.models import User; "
         "u = User.objects.create_user('auditee'); "
         "[audit_record(actor=u, action='test.happened', subject=u) for _ in range(3)]"
     )

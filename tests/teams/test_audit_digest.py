@@ -17,12 +17,12 @@ from teams.audit import (
     DigestMismatch,
     DigestRefused,
     audit_digest,
+    audit_record,
     audit_seal,
     audit_verify_digest,
     event_hash,
 )
 from teams.models import AuditChainHead, AuditEvent
-from teams.services import audit_record
 
 KEY = "k" * 32
 OTHER_KEY = "o" * 32

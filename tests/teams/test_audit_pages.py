@@ -7,9 +7,8 @@ import io
 from django.urls import reverse
 
 from releases.services import interruption_take
-from teams.audit import audit_seal
+from teams.audit import audit_record, audit_seal
 from teams.models import AuditEvent
-from teams.services import audit_record
 
 AUDIT = reverse("audit_list")
 
