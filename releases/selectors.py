@@ -91,15 +91,11 @@ def dashboard(
 ) -> tuple[list[Environment], list[DashboardGroup]]:
     """Project groups → projects × environments, each cell the latest deployment the user
     may see there. A fixed number of queries whatever the size of the data."""
-    projects = Project.objects.visible_to(user).select_related("group").order_by("group__name", "name")
-    if group_ids:
-        projects = projects.filter(group_id__in=group_ids)
-    if project_ids:
-        projects = projects.filter(pk__in=project_ids)
-    environments = Environment.objects.all()
-    if environment_ids:
-        environments = environments.filter(pk__in=environment_ids)
-    projects, environments = list(projects), list(environments)
+    projects, environments = _dashboard_scope(
+        user, group_ids=group_ids, project_ids=project_ids, environment_ids=environment_ids
+    )
+    projects = list(projects.select_related("group").order_by("group__name", "name"))
+    environments = list(environments)
 
     latest = latest_deployments(user, projects, environments)
     by_slot = {(d.project_id, d.environment_id): d for d in map(DashboardDeployment._make, latest)}
@@ -110,6 +106,25 @@ def dashboard(
             DashboardRow(project=project, cells=[by_slot.get((project.pk, env.pk)) for env in environments])
         )
     return environments, list(groups.values())
+
+
+def _dashboard_scope(
+    user: User,
+    *,
+    group_ids: list[int] | None,
+    project_ids: list[int] | None,
+    environment_ids: list[int] | None,
+) -> tuple[QuerySet[Project], QuerySet[Environment]]:
+    """The projects (those the user may see) and environments the dashboard's filters keep."""
+    projects = Project.objects.visible_to(user)
+    if group_ids:
+        projects = projects.filter(group_id__in=group_ids)
+    if project_ids:
+        projects = projects.filter(pk__in=project_ids)
+    environments = Environment.objects.all()
+    if environment_ids:
+        environments = environments.filter(pk__in=environment_ids)
+    return projects, environments
 
 
 def latest_deployments(user: User, projects: list[Project], environments: list[Environment]) -> QuerySet:
@@ -343,16 +358,11 @@ def dashboard_current_version(
     )
     # The same projects and environments as dashboard() shows, as rows: 500 model
     # instances would cost more than the queries.
-    projects = Project.objects.visible_to(user).order_by()
-    if group_ids:
-        projects = projects.filter(group_id__in=group_ids)
-    if project_ids:
-        projects = projects.filter(pk__in=project_ids)
-    environments = Environment.objects.order_by()
-    if environment_ids:
-        environments = environments.filter(pk__in=environment_ids)
-    project_rows = list(projects.values_list(*PROJECT_COLUMNS))
-    environment_rows = list(environments.values_list(*ENVIRONMENT_COLUMNS))
+    projects, environments = _dashboard_scope(
+        user, group_ids=group_ids, project_ids=project_ids, environment_ids=environment_ids
+    )
+    project_rows = list(projects.order_by().values_list(*PROJECT_COLUMNS))
+    environment_rows = list(environments.order_by().values_list(*ENVIRONMENT_COLUMNS))
     reached = lifecycle_environment_ids({row[-1] for row in project_rows})
     version = dashboard_version(
         user, activity=activity, projects=project_rows, environments=environment_rows, reached=reached
