@@ -16,6 +16,7 @@ from lifecycles.choices import PhaseRule
 from lifecycles.models import Environment, Lifecycle, Phase, PhaseEnvironment
 from relman.deletion import delete_or_refuse
 from relman.exceptions import InvalidInput
+from relman.updates import apply_changes
 from relman.validation import check_name_and_slug_free
 from teams.audit import audit_record
 from teams.models import User
@@ -74,15 +75,9 @@ def environment_update(
     """
     require_superuser(actor, "change environments")
     wanted = {"name": name, "slug": slug, "description": description, "sort_order": sort_order}
-    changes = {
-        key: [getattr(environment, key), value]
-        for key, value in wanted.items()
-        if value is not None and value != getattr(environment, key)
-    }
+    changes = apply_changes(environment, wanted)
     if not changes:
         return environment
-    for key, (_, value) in changes.items():
-        setattr(environment, key, value)
     check_name_and_slug_free(
         Environment, "an environment", environment.name, environment.slug, exclude_pk=environment.pk
     )

@@ -19,6 +19,7 @@ from processes.choices import DEFAULT_PROJECT_GROUP, DEFAULT_SCRIPT_TIMEOUT_SECO
 from processes.models import Project, ProjectGroup, Step
 from relman.deletion import delete_or_refuse
 from relman.exceptions import InvalidInput, PermissionRefused
+from relman.updates import apply_changes
 from relman.validation import check_name_and_slug_free
 from teams import permissions
 from teams.audit import audit_record
@@ -71,17 +72,11 @@ def project_group_update(
     """
     permissions.require_superuser(actor, "change project groups")
     wanted = {"name": name.strip() if name is not None else None, "description": description}
-    changes = {
-        key: [getattr(group, key), value]
-        for key, value in wanted.items()
-        if value is not None and value != getattr(group, key)
-    }
+    changes = apply_changes(group, wanted)
     if not changes:
         return group
     if "name" in changes:
         _check_project_group_name(wanted["name"], exclude_pk=group.pk)
-    for key, (_, value) in changes.items():
-        setattr(group, key, value)
     group.save(update_fields=list(changes))
     audit_record(
         actor=actor, action="project_group.updated", subject=group, changes=changes, source_ip=source_ip
@@ -192,15 +187,9 @@ def project_update(
         "disabled": disabled,
         "guided_failure": guided_failure,
     }
-    changes = {
-        key: [getattr(project, key), value]
-        for key, value in wanted.items()
-        if value is not None and value != getattr(project, key)
-    }
+    changes = apply_changes(project, wanted)
     if not changes:
         return project
-    for key, (_, value) in changes.items():
-        setattr(project, key, value)
     check_name_and_slug_free(Project, "a project", project.name, project.slug, exclude_pk=project.pk)
     project.save(update_fields=list(changes))
     audit_record(

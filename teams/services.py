@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from relman.deletion import delete_or_refuse
 from relman.exceptions import InvalidInput
+from relman.updates import apply_changes
 from teams.audit import audit_record
 from teams.choices import Role
 from teams.models import ApiKey, RoleGrant, Team, User
@@ -162,15 +163,9 @@ def user_update(
         "is_staff": is_staff,
         "is_superuser": is_superuser,
     }
-    changes = {
-        key: [getattr(user, key), value]
-        for key, value in wanted.items()
-        if value is not None and value != getattr(user, key)
-    }
+    changes = apply_changes(user, wanted)
     if not changes:
         return user
-    for key, (_, value) in changes.items():
-        setattr(user, key, value)
     user.save(update_fields=list(changes))
     audit_record(actor=actor, action="user.updated", subject=user, changes=changes, source_ip=source_ip)
     return user
