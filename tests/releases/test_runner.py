@@ -15,6 +15,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,25 @@ def run(script: str, **variables: str) -> tuple[Outcome, Collected]:
     reporter = Collected()
     job = Job(script=script, variables=variables, timeout_seconds=60, label="test")
     return LocalRunner().run(job, reporter), reporter
+
+
+def relman_process(code: str, var_dir: Path, prefix: Sequence[str] = (), **variables: str):
+    """Runs Python ``code`` in a process of its own with production settings: no test
+    setting, only the environment ``variables``."""
+    env = {
+        **{key: value for key, value in os.environ.items() if not key.startswith("RELMAN_")},
+        "DJANGO_SETTINGS_MODULE": "relman.settings",
+        "RELMAN_SECRET_KEY": "runner-test-secret-key-0123456789-abcdefghijklmnop",
+        "RELMAN_VAR_DIR": str(var_dir),
+        **variables,
+    }
+    command = [*prefix, sys.executable, "-c", code]
+    return subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def only_script(project, script: str) -> None:
+    project.steps.all().delete()
+    Step.objects.create(project=project, name="Deploy", position=1, kind=StepKind.SCRIPT, script=script)
 
 
 def fields(text: str) -> dict[str, str]:
@@ -140,23 +160,10 @@ reporter = Collected()
 outcome = LocalRunner().run(Job(script="touch {marker}", variables={{}}, timeout_seconds=10, label="t"), reporter)
 print(json.dumps({{"refusal": outcome.refusal, "exit_code": outcome.exit_code, "printed": reporter.printed}}))
 """
-    env = {
-        **{key: value for key, value in os.environ.items() if not key.startswith("RELMAN_")},
-        "DJANGO_SETTINGS_MODULE": "relman.settings",
-        "RELMAN_SECRET_KEY": "runner-test-secret-key-0123456789-abcdefghijklmnop",
-        "RELMAN_VAR_DIR": str(tmp_path),
-    }
     without_capabilities = []
     if os.geteuid() == 0:
         without_capabilities = [shutil.which("setpriv"), "--bounding-set=-setuid,-setgid", "--"]
-    result = subprocess.run(
-        [*without_capabilities, sys.executable, "-c", code],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = relman_process(code, tmp_path, prefix=without_capabilities)
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["exit_code"] is None and answer["printed"] == []
@@ -189,14 +196,7 @@ def test_builtin_runner_off_fails_the_step_with_the_reason_and_runs_nothing(
     settings, octopus, root, engine, script_dir
 ):
     settings.RELMAN_BUILTIN_RUNNER = False
-    octopus.project.steps.all().delete()
-    Step.objects.create(
-        project=octopus.project,
-        name="Deploy",
-        position=1,
-        kind=StepKind.SCRIPT,
-        script=f"touch {script_dir / 'ran'}",
-    )
+    only_script(octopus.project, f"touch {script_dir / 'ran'}")
     with engine():
         release = release_create(project=octopus.project, version="1.0.0", actor=root)
         deployment = deployment_create(release=release, environment=octopus.environments[0], actor=root)
@@ -213,20 +213,8 @@ def test_unsafe_mode_says_so_in_every_run_and_is_refused_outside_debug(settings,
     assert outcome.exit_code == 0
     assert output.printed == [("warning", UNSAFE_AS_WORKER_USER), ("info", str(os.geteuid()))]
 
-    env = {
-        **{key: value for key, value in os.environ.items() if not key.startswith("RELMAN_")},
-        "DJANGO_SETTINGS_MODULE": "relman.settings",
-        "RELMAN_SECRET_KEY": "runner-test-secret-key-0123456789-abcdefghijklmnop",
-        "RELMAN_VAR_DIR": str(tmp_path),
-        "RELMAN_UNSAFE_SCRIPTS_AS_WORKER_USER": "1",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = relman_process(
+        "import django; django.setup()", tmp_path, RELMAN_UNSAFE_SCRIPTS_AS_WORKER_USER="1"
     )
     assert result.returncode != 0
     assert "it is allowed only with RELMAN_DEBUG=1" in result.stderr
@@ -258,10 +246,7 @@ for fd in /proc/$PPID/fd/*; do head -c 4096 "$fd"; done
 head -c 65536 {database}; echo
 true
 """
-    octopus.project.steps.all().delete()
-    Step.objects.create(
-        project=octopus.project, name="Snoop", position=1, kind=StepKind.SCRIPT, script=script
-    )
+    only_script(octopus.project, script)
     workers.start()
     release = release_create(project=octopus.project, version="1.0.0", actor=root)
     deployment = deployment_create(release=release, environment=octopus.environments[0], actor=root)
