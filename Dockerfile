@@ -9,7 +9,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONPATH=/app \
     RELMAN_VAR_DIR=/app/var
 
-# A fixed numeric user, so that Kubernetes can check it is not root (runAsNonRoot).
+# A fixed numeric user, so that Kubernetes can check it is not root (runAsNonRoot). The
+# `steps` workers alone run as root, to run each script as the unprivileged
+# RELMAN_SCRIPT_USER (nobody, which the image has); util-linux's setpriv does the switch.
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/relman relman
 WORKDIR /app
 

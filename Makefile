@@ -35,7 +35,12 @@ run migrate: export RELMAN_DEBUG ?= 1
 
 # serve --prepare-only creates var/ (with the broker's folders) and migrates, so that the
 # deployments seed_demo starts wait in the broker until serve's worker picks them up.
+# Scripts run as RELMAN_SCRIPT_USER, and only root can switch to it: a developer who is not
+# root is told how to opt in to running them as themselves (README, "Who can run code where").
 run: venv
+	@[ "$$(id -u)" = 0 ] || [ "$${RELMAN_UNSAFE_SCRIPTS_AS_WORKER_USER:-0}" != 0 ] || echo "Not root: script \
+	steps will be refused. To run them as $$(id -un) (unsafe, development only): \
+	RELMAN_UNSAFE_SCRIPTS_AS_WORKER_USER=1 make run" >&2
 	$(BIN)/python manage.py serve --prepare-only
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)

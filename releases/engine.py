@@ -424,6 +424,8 @@ def _record_script_outcome(decision: Decision, step: DeploymentStep, outcome: Ou
         return True
     if outcome.timed_out:
         reason = f"The script timed out after {step.release_step.timeout_seconds} seconds and was stopped."
+    elif outcome.refusal:
+        reason = outcome.refusal
     elif outcome.exit_code is None:
         reason = "The script could not be started."
     else:

@@ -269,6 +269,20 @@ RELMAN_SWEEP_INTERVAL_SECONDS = env_int("RELMAN_SWEEP_INTERVAL_SECONDS", 30)
 RELMAN_STUCK_AFTER_SECONDS = env_int("RELMAN_STUCK_AFTER_SECONDS", 60)
 RELMAN_SCRIPT_HEARTBEAT_SECONDS = env_int("RELMAN_SCRIPT_HEARTBEAT_SECONDS", 5)
 RELMAN_SCRIPT_SHELL = env_str("RELMAN_SCRIPT_SHELL", "/bin/bash")
+# The built-in runner (releases.runner.LocalRunner) runs script steps without target roles
+# on the `steps` workers, as RELMAN_SCRIPT_USER: an unprivileged user, never the worker's,
+# so a script cannot read the worker's secrets. A worker that cannot switch users refuses
+# to run scripts. Off, such steps fail (only agents run scripts).
+RELMAN_BUILTIN_RUNNER = env_bool("RELMAN_BUILTIN_RUNNER", True)
+RELMAN_SCRIPT_USER = env_str("RELMAN_SCRIPT_USER", "nobody")
+# For a developer who is not root: scripts run as the worker's own user and can read its
+# secrets. Refused outside debug mode.
+RELMAN_UNSAFE_SCRIPTS_AS_WORKER_USER = env_bool("RELMAN_UNSAFE_SCRIPTS_AS_WORKER_USER", False)
+if RELMAN_UNSAFE_SCRIPTS_AS_WORKER_USER and not DEBUG:
+    raise ImproperlyConfigured(
+        "RELMAN_UNSAFE_SCRIPTS_AS_WORKER_USER=1 lets every script read the worker's secrets: "
+        "it is allowed only with RELMAN_DEBUG=1, on a development machine."
+    )
 # How often the sealer chains new audit events into the hash chain (teams.audit).
 RELMAN_AUDIT_SEAL_SECONDS = env_int("RELMAN_AUDIT_SEAL_SECONDS", 5)
 if RELMAN_AUDIT_SEAL_SECONDS < 1:

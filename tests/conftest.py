@@ -8,6 +8,10 @@ Personas (on the Manual Deployment project):
 - root: a superuser in no team
 """
 
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 from django.db import connection
 
@@ -65,6 +69,17 @@ def engine(django_capture_on_commit_callbacks):
     """``with engine(): ...`` runs the Celery messages the block sends once it commits,
     in this process (tasks are eager in tests), as a worker would."""
     return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
+def script_dir():
+    """A folder that script steps may write in and read from, for the test to look at
+    afterwards. Scripts run as RELMAN_SCRIPT_USER, which cannot reach ``tmp_path`` (private
+    to the user running the tests)."""
+    path = Path(tempfile.mkdtemp(prefix="relman-test-scripts-"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path)
 
 
 @pytest.fixture(autouse=True)

@@ -44,9 +44,9 @@ def messages(deployment) -> list[str]:
 
 
 def test_worker_killed_mid_script_fails_the_step_and_never_reruns_it(
-    octopus, root, workers, tmp_path, wait_for, wait_for_state
+    octopus, root, workers, script_dir, wait_for, wait_for_state
 ):
-    marker = tmp_path / "runs"
+    marker = script_dir / "runs"
     scripted(
         octopus.project,
         (
@@ -87,8 +87,8 @@ def test_message_lost_after_commit_is_recovered_by_the_sweep(octopus, root, work
     assert messages(deployment).count("deployed") == 1
 
 
-def test_duplicate_message_changes_nothing(octopus, root, worker, tmp_path, wait_for_state):
-    marker = tmp_path / "runs"
+def test_duplicate_message_changes_nothing(octopus, root, worker, script_dir, wait_for_state):
+    marker = script_dir / "runs"
     scripted(octopus.project, ("Deploy", f"echo run >> {marker}; echo deployed", RunCondition.SUCCESS))
     release = release_create(project=octopus.project, version="1.0.0", actor=root)
     deployment = deployment_create(release=release, environment=octopus.environments[0], actor=root)

@@ -87,8 +87,8 @@ def test_double_submit_proceeds_once(waiting, sarah):
     assert deployment.log_entries.filter(message__startswith="Submitted by: Sarah").count() == 1
 
 
-def test_two_workers_advancing_one_deployment_run_its_script_once(octopus, root, tmp_path: Path):
-    marker = tmp_path / "ran"
+def test_two_workers_advancing_one_deployment_run_its_script_once(octopus, root, script_dir: Path):
+    marker = script_dir / "ran"
     octopus.project.steps.all().delete()
     Step.objects.create(
         project=octopus.project,

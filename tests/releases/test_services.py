@@ -386,9 +386,9 @@ def test_releases_rank_by_semver_and_others_by_creation_time(octopus, root):
 
 
 @pytest.fixture
-def flaky(goodhealth, root, engine, tmp_path):
+def flaky(goodhealth, root, engine, script_dir):
     """GoodHealth with a Build check that fails until a file exists, guided failure on."""
-    switch = tmp_path / "fixed"
+    switch = script_dir / "fixed"
     goodhealth.project.steps.filter(name="Build check").update(script=f"echo checking; test -e {switch}")
     with engine():
         release = release_create(project=goodhealth.project, version="4.0.0", actor=root)

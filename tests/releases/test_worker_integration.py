@@ -59,9 +59,9 @@ def _messages(deployment) -> list[str]:
 
 
 def test_script_output_reaches_the_log_while_it_runs(
-    octopus, root, worker, wait_for, wait_for_state, tmp_path
+    octopus, root, worker, wait_for, wait_for_state, script_dir
 ):
-    gate = tmp_path / "go"
+    gate = script_dir / "go"
     _script_only(octopus.project, f"echo first; while [ ! -e {gate} ]; do sleep 0.1; done; echo second")
     release = release_create(project=octopus.project, version="1.0.0", actor=root)
     deployment = deployment_create(release=release, environment=octopus.environments[0], actor=root)
@@ -72,10 +72,10 @@ def test_script_output_reaches_the_log_while_it_runs(
     assert _messages(deployment).index("first") < _messages(deployment).index("second")
 
 
-def test_cancel_stops_a_running_script(octopus, root, sarah, worker, wait_for, tmp_path):
+def test_cancel_stops_a_running_script(octopus, root, sarah, worker, wait_for, script_dir):
     from releases.services import deployment_cancel
 
-    marker = tmp_path / "finished"
+    marker = script_dir / "finished"
     _script_only(octopus.project, f"echo started; sleep 30; touch {marker}")
     release = release_create(project=octopus.project, version="1.0.0", actor=root)
     deployment = deployment_create(release=release, environment=octopus.environments[0], actor=root)
