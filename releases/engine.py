@@ -668,8 +668,8 @@ def answer(
         subject=interruption,
         source_ip=source_ip,
     )
-    outbox.record(EventKind.INTERRUPTION_ANSWERED, deployment, interruption=interruption, actor=actor)
     enqueue_advance(deployment.pk)
+    outbox.record(EventKind.INTERRUPTION_ANSWERED, deployment, interruption=interruption, actor=actor)
 
 
 def _who(actor: User, interruption: Interruption) -> str:
