@@ -35,7 +35,6 @@ class DeliveryState(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-
 # After a failed attempt, the next one waits this long; after the last, the delivery fails.
 RETRY_DELAYS = (
     timedelta(seconds=30),

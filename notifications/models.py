@@ -20,7 +20,9 @@ class Event(models.Model):
     kind = models.CharField(max_length=32, choices=EventKind.choices)
     created_at = models.DateTimeField(default=timezone.now)
     deployment_id = models.BigIntegerField(null=True, blank=True)
-    project = models.ForeignKey("processes.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey(
+        "processes.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     environment = models.ForeignKey(
         "lifecycles.Environment", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
@@ -31,7 +33,9 @@ class Event(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["created_at"], condition=models.Q(fanned_out_at__isnull=True), name="event_unsent")
+            models.Index(
+                fields=["created_at"], condition=models.Q(fanned_out_at__isnull=True), name="event_unsent"
+            )
         ]
 
     def __str__(self) -> str:
@@ -45,7 +49,10 @@ class Webhook(models.Model):
     encrypted_secret = models.TextField(editable=False)
     events = models.JSONField(default=list, blank=True, help_text="Events it receives (none: every event).")
     projects = models.ManyToManyField(
-        "processes.Project", blank=True, related_name="+", help_text="Only these projects (none: every project)."
+        "processes.Project",
+        blank=True,
+        related_name="+",
+        help_text="Only these projects (none: every project).",
     )
     environments = models.ManyToManyField(
         "lifecycles.Environment",
@@ -80,7 +87,9 @@ class Delivery(models.Model):
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
     channel = models.CharField(max_length=16, choices=Channel.choices)
-    webhook = models.ForeignKey(Webhook, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
+    webhook = models.ForeignKey(
+        Webhook, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
     address = models.CharField(max_length=254, blank=True, help_text="The mail's recipient.")
     # X-Relman-Delivery: the same on every attempt of this delivery.
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

@@ -29,7 +29,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from notifications.channels import TRANSPORTS
-from notifications.choices import EMAILED_EVENTS, MAX_ATTEMPTS, RETRY_DELAYS, Channel, DeliveryState, EventKind
+from notifications.choices import (
+    EMAILED_EVENTS,
+    MAX_ATTEMPTS,
+    RETRY_DELAYS,
+    Channel,
+    DeliveryState,
+    EventKind,
+)
 from notifications.models import Attempt, Delivery, Event, Webhook
 from notifications.recipients import interruption_recipients
 from relman.queue import enqueue_on_commit, publish
@@ -112,7 +119,8 @@ def fan_out(event_id: int) -> list[int]:
     if event is None:
         return []
     deliveries = [
-        Delivery(event=event, channel=Channel.WEBHOOK, webhook=webhook) for webhook in matching_webhooks(event)
+        Delivery(event=event, channel=Channel.WEBHOOK, webhook=webhook)
+        for webhook in matching_webhooks(event)
     ]
     if event.kind in EMAILED_EVENTS and settings.RELMAN_EMAIL_ENABLED:
         deliveries += [Delivery(event=event, channel=Channel.EMAIL, address=a) for a in mail_addresses(event)]

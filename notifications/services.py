@@ -64,7 +64,8 @@ def _check(url: str, events: Sequence[str], format: str, server_host: str | None
     unknown = [e for e in events if e not in DEPLOYMENT_EVENTS]
     if unknown:
         raise InvalidInput(
-            f"Unknown event {unknown[0]!r}; choose among {', '.join(DEPLOYMENT_EVENTS)}.", code="invalid_event"
+            f"Unknown event {unknown[0]!r}; choose among {', '.join(DEPLOYMENT_EVENTS)}.",
+            code="invalid_event",
         )
     if format not in WebhookFormat.values:
         raise InvalidInput(f"Unknown format {format!r}; choose json or slack.", code="invalid_format")
@@ -143,7 +144,9 @@ def webhook_update(
     after = _summary(webhook)
     diff = {key: [before[key], after[key]] for key in after if before[key] != after[key]}
     if diff:
-        audit_record(actor=actor, action="webhook.updated", subject=webhook, changes=diff, source_ip=source_ip)
+        audit_record(
+            actor=actor, action="webhook.updated", subject=webhook, changes=diff, source_ip=source_ip
+        )
     return webhook
 
 

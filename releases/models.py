@@ -280,7 +280,11 @@ class Interruption(models.Model):
         indexes = [
             models.Index(fields=["pending", "created_at"], name="interruption_pending"),
             # The sweep's "which reminders are due".
-            models.Index(fields=["remind_at"], condition=models.Q(remind_at__isnull=False), name="interruption_remind_at"),
+            models.Index(
+                fields=["remind_at"],
+                condition=models.Q(remind_at__isnull=False),
+                name="interruption_remind_at",
+            ),
         ]
 
     def __str__(self) -> str:

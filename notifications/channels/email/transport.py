@@ -24,7 +24,11 @@ def subject(event: Event) -> str:
 
 
 def message(event: Event, address: str) -> EmailMultiAlternatives:
-    context = {"event": event, "payload": event.payload, "reminder": event.kind == EventKind.INTERRUPTION_REMINDER}
+    context = {
+        "event": event,
+        "payload": event.payload,
+        "reminder": event.kind == EventKind.INTERRUPTION_REMINDER,
+    }
     mail = EmailMultiAlternatives(
         subject=subject(event),
         body=render_to_string("notifications/email/interruption.txt", context),

@@ -55,12 +55,16 @@ def slack_text(delivery: Delivery) -> str:
         EventKind.DEPLOYMENT_CANCELLED: "Deployment cancelled",
     }
     who = ", ".join(payload.get("responsible_teams") or []) or "a deployer"
-    line = lines[event.kind].format(who=who, **{k: payload.get(k, "") for k in ("step", "result", "answered_by")})
+    line = lines[event.kind].format(
+        who=who, **{k: payload.get(k, "") for k in ("step", "result", "answered_by")}
+    )
     return f"{line} — {what}. <{payload['url']}|Open the deployment>"
 
 
 def encode(delivery: Delivery) -> bytes:
-    data = {"text": slack_text(delivery)} if delivery.webhook.format == WebhookFormat.SLACK else body(delivery)
+    data = (
+        {"text": slack_text(delivery)} if delivery.webhook.format == WebhookFormat.SLACK else body(delivery)
+    )
     return json.dumps(data, separators=(",", ":")).encode()
 
 
