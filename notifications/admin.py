@@ -11,6 +11,7 @@ WEBHOOK_FIELDS = ("name", "url", "events", "projects", "environments", "format",
 
 
 class WebhookForm(forms.ModelForm):
+    url = forms.URLField(max_length=1000, assume_scheme="https")
     events = forms.MultipleChoiceField(
         choices=[(event, event) for event in DEPLOYMENT_EVENTS],
         required=False,

@@ -369,4 +369,4 @@ RELMAN_BASE_URL = env_str("RELMAN_BASE_URL", "http://127.0.0.1:8000").rstrip("/"
 # A step with remind_after_minutes is reminded at most this many times while it waits.
 RELMAN_REMINDER_LIMIT = env_int("RELMAN_REMINDER_LIMIT", 3)
 # Seconds one mail or webhook call may take before it counts as a failed attempt.
-RELMAN_NOTIFICATION_TIMEOUT_SECONDS = 10
+RELMAN_NOTIFICATION_TIMEOUT_SECONDS = env_int("RELMAN_NOTIFICATION_TIMEOUT_SECONDS", 10)
