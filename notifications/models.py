@@ -96,7 +96,7 @@ class Delivery(models.Model):
     state = models.CharField(max_length=16, choices=DeliveryState.choices, default=DeliveryState.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     # When a worker may next try (a retry's time, or the end of a running attempt's lease).
-    due_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
+    due_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -118,15 +118,19 @@ def fan_out(event_id: int) -> list[int]:
     event = Event.objects.select_for_update().filter(pk=event_id, fanned_out_at__isnull=True).first()
     if event is None:
         return []
+    now = timezone.now()
     deliveries = [
-        Delivery(event=event, channel=Channel.WEBHOOK, webhook=webhook)
+        Delivery(event=event, channel=Channel.WEBHOOK, webhook=webhook, due_at=now)
         for webhook in matching_webhooks(event)
     ]
     if event.kind in EMAILED_EVENTS and settings.RELMAN_EMAIL_ENABLED:
-        deliveries += [Delivery(event=event, channel=Channel.EMAIL, address=a) for a in mail_addresses(event)]
+        deliveries += [
+            Delivery(event=event, channel=Channel.EMAIL, address=address, due_at=now)
+            for address in mail_addresses(event)
+        ]
         creator = User.objects.filter(pk=event.payload["created_by_id"]).first()
         event.payload["asked_by"] = creator.label if creator else "the system (an automatic deployment)"
-    event.fanned_out_at = timezone.now()
+    event.fanned_out_at = now
     event.save(update_fields=["fanned_out_at", "payload"])
     created = Delivery.objects.bulk_create(deliveries)
     ids = [delivery.pk for delivery in created]
@@ -217,7 +221,9 @@ def _record_attempt(delivery: Delivery, result, *, started_at, duration_ms: int)
 
 def enqueue_delivery(*, event: Event, webhook: Webhook) -> Delivery:
     """A new delivery of the event to the webhook, sent after commit (Send test, Redeliver)."""
-    delivery = Delivery.objects.create(event=event, channel=Channel.WEBHOOK, webhook=webhook)
+    delivery = Delivery.objects.create(
+        event=event, channel=Channel.WEBHOOK, webhook=webhook, due_at=timezone.now()
+    )
     enqueue_on_commit(SEND_TASK, delivery.pk)
     return delivery
 

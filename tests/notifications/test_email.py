@@ -14,7 +14,9 @@ from tests.notifications.conftest import free_port
 
 pytestmark = pytest.mark.django_db
 
-SUBJECT = "A manual task requires your attention: Backup the database — Manual Deployment 1.0.0 to Manual Test"
+SUBJECT = (
+    "A manual task requires your attention: Backup the database — Manual Deployment 1.0.0 to Manual Test"
+)
 
 
 def deploy(octopus, root, engine, version="1.0.0"):
