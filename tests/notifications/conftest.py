@@ -18,6 +18,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.utils import timezone
 
+from tests.api.conftest import api  # noqa: F401  (the API tests' clients with real keys)
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -58,4 +58,3 @@ def test_an_answered_step_is_not_reminded_and_the_next_step_has_its_own_clock(
     assert sweep_at(clock, engine, 15) == []  # 35 minutes after step 1 was raised
     assert sweep_at(clock, engine, 15) == [1]  # 30 minutes after step 2 was
     assert Event.objects.get(kind="interruption.reminder").payload["step"] == "Upgrade the database"
-
