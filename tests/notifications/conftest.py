@@ -3,13 +3,13 @@ in a thread whose answers each test scripts, and a clock tests move by hand."""
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import hashlib
 import hmac
 import socket
 import threading
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +19,7 @@ from aiosmtpd.controller import Controller
 from django.utils import timezone
 
 from tests.api.conftest import api  # noqa: F401  (the API tests' clients with real keys)
+from tests.releases.conftest import wait_for, workers  # noqa: F401  (real worker processes)
 
 
 def free_port() -> int:
@@ -108,10 +109,9 @@ def receiver():
             self.send_response(status)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            try:
+            # The client may read what it wants and hang up.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client read what it wanted and hung up
 
         def log_message(self, *args):
             pass
@@ -144,12 +144,3 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch):
     return Clock(monkeypatch)
-
-
-def wait_until(check, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out")

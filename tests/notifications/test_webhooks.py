@@ -2,6 +2,7 @@
 clock, one delivery whatever the number of attempts, and nothing sent after a 2xx."""
 
 import json
+
 import pytest
 
 from notifications import outbox
