@@ -75,7 +75,7 @@ def test_a_failed_first_attempt_is_retried_after_its_backoff_then_delivered_once
 
 
 def test_a_receiver_that_never_answers_times_out_backs_off_and_fails(
-    receiver, hook, octopus, root, engine, clock, settings
+    receiver, hook, octopus, root, engine, clock, settings, client
 ):
     settings.RELMAN_NOTIFICATION_TIMEOUT_SECONDS = 0.3
     receiver.answers = ["silent"]
@@ -91,6 +91,9 @@ def test_a_receiver_that_never_answers_times_out_backs_off_and_fails(
     attempts = list(delivery.attempt_rows.all())
     assert len(attempts) == MAX_ATTEMPTS == len(receiver.requests)
     assert all("timed out" in a.error.lower() and a.status_code is None for a in attempts)
+    settings.RELMAN_METRICS_TOKEN = "t" * 32
+    figures = client.get("/metrics", headers={"Authorization": f"Bearer {'t' * 32}"}).content.decode()
+    assert 'relman_notification_deliveries{channel="webhook",state="failed"} 1.0' in figures
 
 
 def test_a_3_mb_answer_is_read_to_at_most_64_kib(receiver, hook, octopus, root, engine):
