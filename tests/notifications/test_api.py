@@ -113,3 +113,30 @@ def test_deliveries_list_every_attempt_and_the_page_redelivers(
         assert client.post(f"/webhooks/deliveries/{first.pk}/redeliver/").status_code == 302
     assert Delivery.objects.count() == 4
     assert Delivery.objects.order_by("-id").first().state == "delivered"
+
+
+def test_the_admin_creates_through_the_service_and_shows_the_secret_once(admin_client, receiver):
+    answer = admin_client.post(
+        "/admin/notifications/webhook/add/",
+        {
+            "name": "Chat",
+            "url": receiver.url,
+            "events": ["deployment.failed"],
+            "format": "json",
+            "active": "on",
+        },
+        follow=True,
+    )
+    webhook = Webhook.objects.get()
+    assert webhook.events == ["deployment.failed"]
+    assert f"The secret of Chat is {webhook.secret}" in answer.content.decode()
+    assert (
+        webhook.secret
+        not in admin_client.get(f"/admin/notifications/webhook/{webhook.pk}/change/").content.decode()
+    )
+    assert AuditEvent.objects.filter(action="webhook.created").exists()
+    refused = admin_client.post(
+        "/admin/notifications/webhook/add/",
+        {"name": "Loop", "url": "http://127.0.0.1:8000/", "format": "json"},
+    )
+    assert "cannot point at this Relman server itself" in refused.content.decode()
