@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from notifications.choices import DEPLOYMENT_EVENTS
 from notifications.models import Attempt, Delivery, Webhook
 from notifications.services import webhook_create, webhook_delete, webhook_update
-from relman.admin import ServiceAdminMixin, fields_given, stored
+from relman.admin import ServiceAdminMixin, autocomplete_multiple, fields_given, stored
 from relman.http import client_ip
 
 WEBHOOK_FIELDS = ("name", "url", "events", "projects", "environments", "format", "active")
@@ -12,6 +12,8 @@ WEBHOOK_FIELDS = ("name", "url", "events", "projects", "environments", "format",
 
 class WebhookForm(forms.ModelForm):
     url = forms.URLField(max_length=1000, assume_scheme="https")
+    projects = autocomplete_multiple(Webhook, "projects")
+    environments = autocomplete_multiple(Webhook, "environments")
     events = forms.MultipleChoiceField(
         choices=[(event, event) for event in DEPLOYMENT_EVENTS],
         required=False,
@@ -30,7 +32,6 @@ class WebhookAdmin(ServiceAdminMixin, admin.ModelAdmin):
 
     form = WebhookForm
     list_display = ("name", "url", "format", "active")
-    filter_horizontal = ("projects", "environments")
 
     def service_save(self, request, form, formsets, change):
         values = fields_given(form, WEBHOOK_FIELDS)

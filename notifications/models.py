@@ -48,14 +48,18 @@ class Webhook(models.Model):
     # Encrypted (relman.crypto): the server needs it back to sign each body.
     encrypted_secret = models.TextField(editable=False)
     events = models.JSONField(default=list, blank=True, help_text="Events it receives (none: every event).")
+    # Through link models that protect their target: deleting a project or an environment
+    # a webhook is filtered to would silently widen it to every one.
     projects = models.ManyToManyField(
         "processes.Project",
+        through="WebhookProject",
         blank=True,
         related_name="+",
         help_text="Only these projects (none: every project).",
     )
     environments = models.ManyToManyField(
         "lifecycles.Environment",
+        through="WebhookEnvironment",
         blank=True,
         related_name="+",
         help_text="Only these environments (none: every environment).",
@@ -80,6 +84,28 @@ class Webhook(models.Model):
     @secret.setter
     def secret(self, plain: str) -> None:
         self.encrypted_secret = crypto.encrypt(plain)
+
+
+class WebhookProject(models.Model):
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey("processes.Project", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        unique_together = [("webhook", "project")]
+
+    def __str__(self) -> str:
+        return str(self.webhook)
+
+
+class WebhookEnvironment(models.Model):
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="+")
+    environment = models.ForeignKey("lifecycles.Environment", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        unique_together = [("webhook", "environment")]
+
+    def __str__(self) -> str:
+        return str(self.webhook)
 
 
 class Delivery(models.Model):

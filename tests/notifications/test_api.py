@@ -6,6 +6,8 @@ from django.db import connection
 
 from notifications.models import Delivery, Webhook
 from notifications.services import webhook_send_test
+from processes.services import project_delete
+from relman.exceptions import Conflict
 from teams.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -140,3 +142,22 @@ def test_the_admin_creates_through_the_service_and_shows_the_secret_once(admin_c
         {"name": "Loop", "url": "http://127.0.0.1:8000/", "format": "json"},
     )
     assert "cannot point at this Relman server itself" in refused.content.decode()
+
+
+def test_a_project_or_environment_a_webhook_is_filtered_to_cannot_be_deleted(api, root, octopus, receiver):
+    """Deleting it would silently widen the webhook to every project or environment."""
+    api(root).post(
+        HOOKS,
+        {
+            "name": "Ops",
+            "url": receiver.url,
+            "projects": ["manual-deployment"],
+            "environments": ["manual-live"],
+        },
+        format="json",
+    )
+    with pytest.raises(Conflict, match="is in the filter of the webhooks Ops"):
+        project_delete(project=octopus.project, actor=root)
+    answer = api(root).delete("/api/v1/environments/manual-live/")
+    assert answer.status_code == 409
+    assert "is in the filter of the webhooks Ops" in answer.json()["detail"]
