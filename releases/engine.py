@@ -726,6 +726,7 @@ def deployments_sweep() -> dict[str, int]:
     - A queued or executing deployment that has not changed state for that long, and is
       not running a script whose heartbeat is fresh, is advanced again (its message was
       lost, or the broker restarted).
+    - A step that has waited past its reminder time is reminded (``interruptions_remind``).
     """
     stale = timezone.now() - timedelta(seconds=settings.RELMAN_STUCK_AFTER_SECONDS)
     lost = 0
