@@ -27,6 +27,7 @@ STEP_FIELDSETS = (
                 "instructions",
                 "responsible_teams",
                 ("block_deployments", "prevent_self_approval"),
+                ("remind_after_minutes", "notify"),
             )
         },
     ),
@@ -53,6 +54,8 @@ def _step_spec(cleaned: dict, step: Step) -> StepSpec:
         prevent_self_approval=bool(cleaned.get("prevent_self_approval")),
         script=cleaned.get("script") or "",
         timeout_seconds=step.timeout_seconds if timeout is None else timeout,
+        remind_after_minutes=cleaned.get("remind_after_minutes"),
+        notify=tuple(cleaned.get("notify") or ()),
     )
 
 
@@ -70,6 +73,8 @@ def _stored_spec(step: Step) -> StepSpec:
         prevent_self_approval=step.prevent_self_approval,
         script=step.script,
         timeout_seconds=step.timeout_seconds,
+        remind_after_minutes=step.remind_after_minutes,
+        notify=tuple(step.notify),
     )
 
 
@@ -122,6 +127,8 @@ class StepForm(forms.ModelForm):
             "prevent_self_approval",
             "script",
             "timeout_seconds",
+            "remind_after_minutes",
+            "notify",
         )
 
     def clean(self):

@@ -71,6 +71,14 @@ class StepFields(models.Model):
     )
     script = models.TextField(blank=True, help_text="Bash, run by a worker; exit code 0 is success.")
     timeout_seconds = models.PositiveIntegerField(default=DEFAULT_SCRIPT_TIMEOUT_SECONDS)
+    remind_after_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Remind the people who may take the step when it has waited this long (empty: never).",
+    )
+    notify = models.JSONField(
+        default=list, blank=True, help_text="More addresses mailed when the step waits (BuildMaster's CC)."
+    )
 
     class Meta:
         abstract = True

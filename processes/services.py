@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.utils.text import slugify
 
@@ -27,6 +29,7 @@ from teams.models import Team, User
 
 # A script may run for at most a day; anything longer is a mistake, not a deployment.
 MAX_TIMEOUT_SECONDS = 24 * 60 * 60
+MAX_REMIND_MINUTES = 7 * 24 * 60
 PROJECT_FIELDS = ("name", "slug", "group", "lifecycle", "description", "disabled", "guided_failure")
 
 
@@ -248,6 +251,8 @@ class StepSpec:
     prevent_self_approval: bool = False
     script: str = ""
     timeout_seconds: int = DEFAULT_SCRIPT_TIMEOUT_SECONDS
+    remind_after_minutes: int | None = None
+    notify: Sequence[str] = field(default_factory=tuple)
 
 
 def process_step_errors(steps: Sequence[StepSpec]) -> dict[int, dict[str, list[str]]]:
@@ -300,6 +305,13 @@ def process_step_errors(steps: Sequence[StepSpec]) -> dict[int, dict[str, list[s
         if both:
             names_both = ", ".join(e.name for e in step.environments if e.pk in both)
             add(index, "excluded_environments", f"{names_both} cannot be both included and excluded.")
+        if step.remind_after_minutes is not None and not 1 <= step.remind_after_minutes <= MAX_REMIND_MINUTES:
+            add(index, "remind_after_minutes", f"A reminder comes after 1 to {MAX_REMIND_MINUTES} minutes.")
+        for address in step.notify:
+            try:
+                validate_email(address)
+            except ValidationError:
+                add(index, "notify", f"{address!r} is not an email address.")
     return errors
 
 
@@ -335,6 +347,8 @@ def process_replace(
             prevent_self_approval=spec.prevent_self_approval,
             script=spec.script,
             timeout_seconds=spec.timeout_seconds,
+            remind_after_minutes=spec.remind_after_minutes,
+            notify=list(spec.notify),
         )
         step.environments.set(spec.environments)
         step.excluded_environments.set(spec.excluded_environments)
@@ -369,6 +383,8 @@ def process_summary(project: Project) -> list[dict]:
             "prevent_self_approval": step.prevent_self_approval,
             "script": step.script,
             "timeout_seconds": step.timeout_seconds,
+            "remind_after_minutes": step.remind_after_minutes,
+            "notify": step.notify,
         }
         for step in Step.objects.filter(project=project)
         .order_by("position", "id")

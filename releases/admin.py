@@ -49,6 +49,7 @@ class ReleaseStepInline(ReadOnlyInline, admin.StackedInline):
         "instructions",
         ("responsible_teams", "block_deployments", "prevent_self_approval"),
         ("script", "timeout_seconds"),
+        ("remind_after_minutes", "notify"),
     )
     readonly_fields = (
         "position",
@@ -64,6 +65,8 @@ class ReleaseStepInline(ReadOnlyInline, admin.StackedInline):
         "prevent_self_approval",
         "script",
         "timeout_seconds",
+        "remind_after_minutes",
+        "notify",
     )
 
     def get_queryset(self, request):

@@ -23,8 +23,10 @@ run on an agent is another ``releases.runner.Runner``, chosen in ``_run_script``
 ``answer`` before the step moves; a timeout is the sweep calling ``answer`` as the system.
 
 PostgreSQL holds the truth. Every change happens under the deployment's row lock inside a
-transaction that also writes its task-log lines and audit event; Celery messages are
-published after commit. Running ``deployment_advance`` twice, or on two workers at once,
+transaction that also writes its task-log lines, audit event and, for what people and
+integrations hear about (a step waits, is reminded or answered; a deployment ends), its
+notification event (``notifications.outbox.record``); Celery messages are published after
+commit. Running ``deployment_advance`` twice, or on two workers at once,
 changes nothing the second time: only the holder of the row lock decides, a step changes
 state only from the state it was read in, and a claimed step is not claimed again.
 """
@@ -42,6 +44,8 @@ from django.utils import timezone
 
 from lifecycles import progression
 from lifecycles.models import Environment, PhaseEnvironment
+from notifications import outbox
+from notifications.choices import EventKind
 from processes.choices import RunCondition, StepKind
 from processes.models import Project
 from releases import permissions, selectors
@@ -337,7 +341,8 @@ def enqueue_advance(deployment_id: int) -> None:
 def _raise_manual_intervention(decision: Decision, step: DeploymentStep) -> None:
     deployment = decision.deployment
     release_step = step.release_step
-    set_step_state(step, StepState.WAITING, started_at=timezone.now())
+    now = timezone.now()
+    set_step_state(step, StepState.WAITING, started_at=now)
     teams = list(release_step.responsible_teams.all())
     interruption = Interruption.objects.create(
         deployment=deployment,
@@ -347,6 +352,7 @@ def _raise_manual_intervention(decision: Decision, step: DeploymentStep) -> None
         instructions=release_step.instructions,
         blocks_deployments=release_step.block_deployments,
         prevent_self_approval=release_step.prevent_self_approval,
+        remind_at=_next_reminder(release_step, now, sent=0),
     )
     if teams:
         # A new interruption has no teams yet: insert the links without reading them first.
@@ -361,8 +367,19 @@ def _raise_manual_intervention(decision: Decision, step: DeploymentStep) -> None
         step=step,
     )
     decision.transition(DeploymentState.WAITING)
+    decision.related.attach(deployment)
+    outbox.record(EventKind.INTERRUPTION_RAISED, deployment, interruption=interruption, teams=teams)
     if not release_step.block_deployments:
         _pass_slot_on(deployment)
+
+
+def _next_reminder(release_step: ReleaseStep, after: datetime, *, sent: int) -> datetime | None:
+    """When the waiting step is next reminded: ``remind_after_minutes`` after ``after``,
+    until RELMAN_REMINDER_LIMIT reminders were sent (None: no more)."""
+    minutes = release_step.remind_after_minutes
+    if not minutes or sent >= settings.RELMAN_REMINDER_LIMIT:
+        return None
+    return after + timedelta(minutes=minutes)
 
 
 # --- script steps -----------------------------------------------------------------------
@@ -452,7 +469,10 @@ def _step_failed(
             instructions=f"{reason}\n\nRetry the step, ignore the failure and continue, or fail it.",
             blocks_deployments=True,
         )
-        interruption.responsible_teams.set(step.release_step.responsible_teams.all())
+        teams = list(step.release_step.responsible_teams.all())
+        interruption.responsible_teams.set(teams)
+        decision.related.attach(deployment)
+        outbox.record(EventKind.INTERRUPTION_RAISED, deployment, interruption=interruption, teams=teams)
         decision.log(reason, f"== Failed: {step.title} ==", step=step, level=LogLevel.ERROR)
         decision.log(
             "Guided failure is on: the deployment will pause until someone chooses retry, ignore or fail.",
@@ -482,6 +502,7 @@ def finish(decision: Decision, *, failed: bool) -> None:
         actor=None,
         changes={"state": [DeploymentState.EXECUTING, state]},
     )
+    outbox.record(EventKind.DEPLOYMENT_FAILED if failed else EventKind.DEPLOYMENT_SUCCEEDED, deployment)
     if failed:
         decision.log(f"Deployment to {deployment.environment} failed.", level=LogLevel.ERROR)
     else:
@@ -650,6 +671,7 @@ def answer(
         source_ip=source_ip,
     )
     enqueue_advance(deployment.pk)
+    outbox.record(EventKind.INTERRUPTION_ANSWERED, deployment, interruption=interruption, actor=actor)
 
 
 def _who(actor: User, interruption: Interruption) -> str:
@@ -689,6 +711,7 @@ def cancel(deployment: Deployment, actor: User, *, source_ip: str | None = None)
         changes={"state": [was, DeploymentState.CANCELLED]},
         source_ip=source_ip,
     )
+    outbox.record(EventKind.DEPLOYMENT_CANCELLED, deployment, actor=actor)
     if was != DeploymentState.QUEUED:
         _pass_slot_on(deployment)
 
@@ -705,6 +728,7 @@ def deployments_sweep() -> dict[str, int]:
     - A queued or executing deployment that has not changed state for that long, and is
       not running a script whose heartbeat is fresh, is advanced again (its message was
       lost, or the broker restarted).
+    - A step that has waited past its reminder time is reminded (``interruptions_remind``).
     """
     stale = timezone.now() - timedelta(seconds=settings.RELMAN_STUCK_AFTER_SECONDS)
     lost = 0
@@ -726,7 +750,35 @@ def deployments_sweep() -> dict[str, int]:
         with transaction.atomic():
             enqueue_advance(deployment_id)
         readvanced += 1
+    interruptions_remind()
     return {"worker_lost": lost, "readvanced": readvanced}
+
+
+def interruptions_remind() -> int:
+    """Reminds the people who may take each step that has waited past its reminder time
+    (``Interruption.remind_at``), and sets the next one; returns how many were reminded."""
+    due = Interruption.objects.filter(pending=True, remind_at__lte=timezone.now()).values_list(
+        "pk", "deployment_id"
+    )
+    reminded = sum(_remind(interruption_id, deployment_id) for interruption_id, deployment_id in due)
+    if reminded:
+        logger.info("Reminded %d waiting steps.", reminded)
+    return reminded
+
+
+@transaction.atomic
+def _remind(interruption_id: int, deployment_id: int) -> int:
+    deployment = lock(deployment_id)
+    interruption = lock_interruption(interruption_id)
+    now = timezone.now()
+    if not interruption.pending or interruption.remind_at is None or interruption.remind_at > now:
+        return 0  # answered, cancelled or reminded meanwhile
+    interruption.reminders_sent += 1
+    release_step = interruption.step.release_step
+    interruption.remind_at = _next_reminder(release_step, now, sent=interruption.reminders_sent)
+    interruption.save(update_fields=["reminders_sent", "remind_at"])
+    outbox.record(EventKind.INTERRUPTION_REMINDER, deployment, interruption=interruption)
+    return 1
 
 
 @transaction.atomic

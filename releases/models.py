@@ -264,6 +264,9 @@ class Interruption(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     submitted_at = models.DateTimeField(null=True, blank=True)
+    # When the sweep next reminds the people who may take it (empty: no reminder due).
+    remind_at = models.DateTimeField(null=True, blank=True)
+    reminders_sent = models.PositiveIntegerField(default=0)
 
     objects = InterruptionQuerySet.as_manager()
 
@@ -274,7 +277,15 @@ class Interruption(models.Model):
                 fields=["step"], condition=models.Q(pending=True), name="one_pending_interruption_per_step"
             ),
         ]
-        indexes = [models.Index(fields=["pending", "created_at"], name="interruption_pending")]
+        indexes = [
+            models.Index(fields=["pending", "created_at"], name="interruption_pending"),
+            # The sweep's "which reminders are due".
+            models.Index(
+                fields=["remind_at"],
+                condition=models.Q(remind_at__isnull=False),
+                name="interruption_remind_at",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title

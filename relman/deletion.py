@@ -69,6 +69,12 @@ USES: dict[str, Use] = {
     "teams.RoleGrantEnvironment.environment": Use(
         "is in the scope of role grants of {}", name="{row.role_grant.team}", prefetch=("role_grant__team",)
     ),
+    "notifications.WebhookProject.project": Use(
+        "is in the filter of the webhooks {}", name="{row.webhook}", prefetch=("webhook",)
+    ),
+    "notifications.WebhookEnvironment.environment": Use(
+        "is in the filter of the webhooks {}", name="{row.webhook}", prefetch=("webhook",)
+    ),
 }
 
 ORDER = {relation: index for index, relation in enumerate(USES)}

@@ -1,7 +1,7 @@
 """Reading ``RELMAN_*`` environment variables, failing loudly on malformed values."""
 
 import os
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -83,3 +83,33 @@ def _is_redis_url(scheme: str, host: str | None, path: str) -> bool:
     if scheme in ("redis", "rediss"):
         return bool(host) and (path in ("", "/") or path[1:].isdigit())
     return scheme == "unix" and len(path) > 1
+
+
+def env_email_url(name: str) -> dict[str, object]:
+    """Django's SMTP settings (``EMAIL_HOST`` …) from ``smtp://user:pass@host:port`` or
+    ``smtp+tls://…`` (STARTTLS; ``smtps://`` for TLS from the first byte), or ``{}`` when
+    unset or empty. The refusal does not repeat the value: it may hold a password."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return {}
+    try:
+        url = urlsplit(raw)
+        port = url.port
+    except ValueError:
+        url, port = None, None
+    if url is None or url.scheme not in _SMTP_SCHEMES or not url.hostname:
+        raise ImproperlyConfigured(
+            f"{name} must look like smtp://user:password@host:port, smtp+tls://… (STARTTLS) or "
+            "smtps://… (the value is not shown: it may hold a password)"
+        )
+    return {
+        "EMAIL_HOST": url.hostname,
+        "EMAIL_PORT": port or _SMTP_SCHEMES[url.scheme],
+        "EMAIL_HOST_USER": unquote(url.username or ""),
+        "EMAIL_HOST_PASSWORD": unquote(url.password or ""),
+        "EMAIL_USE_TLS": url.scheme == "smtp+tls",
+        "EMAIL_USE_SSL": url.scheme == "smtps",
+    }
+
+
+_SMTP_SCHEMES = {"smtp": 25, "smtp+tls": 587, "smtps": 465}

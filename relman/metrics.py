@@ -2,7 +2,7 @@
 
 Every figure is read from the rows that are the truth, so any web process answers the same
 and none has to aggregate what the others counted. A scrape costs a fixed three queries
-whatever the history's size.
+whatever the history's size, and one more for the notifications' deliveries.
 
 The endpoint is open only with ``Authorization: Bearer $RELMAN_METRICS_TOKEN``; without the
 token set, or with a missing or wrong one, it answers 404, as for a page that does not
@@ -24,6 +24,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from notifications.choices import Channel, DeliveryState
+from notifications.models import Delivery
 from releases.choices import STEP_FINISHED, DeploymentState
 from releases.models import Deployment, DeploymentStep, Interruption
 
@@ -36,6 +38,7 @@ class RelmanCollector(Collector):
         yield self._deployments()
         yield from self._interruptions()
         yield self._step_durations()
+        yield self._deliveries()
 
     def _deployments(self) -> Metric:
         counts = dict(Deployment.objects.order_by().values_list("state").annotate(n=Count("id")))
@@ -85,6 +88,23 @@ class RelmanCollector(Collector):
                 + [("+Inf", row["total"])],
                 sum_value=_seconds(row["seconds"]),
             )
+        return family
+
+    def _deliveries(self) -> Metric:
+        """Mails and webhook calls by outcome: a growing ``failed`` count is a receiver
+        (or the SMTP server) that has been refusing for hours."""
+        counts = {
+            (row["channel"], row["state"]): row["n"]
+            for row in Delivery.objects.order_by().values("channel", "state").annotate(n=Count("id"))
+        }
+        family = GaugeMetricFamily(
+            "relman_notification_deliveries",
+            "Notification deliveries by channel and outcome.",
+            labels=["channel", "state"],
+        )
+        for channel in Channel.values:
+            for state in DeliveryState.values:
+                family.add_metric([channel, state], counts.get((channel, state), 0))
         return family
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from relman.env import env_bool, env_int, env_list, env_rate, env_redis_url, env_str
+from relman.env import env_bool, env_email_url, env_int, env_list, env_rate, env_redis_url, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("RELMAN_VAR_DIR", str(BASE_DIR / "var")))
@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "lifecycles",
     "processes",
     "releases",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -257,6 +258,9 @@ CELERY_TASK_ROUTES = {
     "releases.tasks.deployment_advance_task": {"queue": "steps"},
     "releases.tasks.deployments_sweep_task": {"queue": "system"},
     "teams.tasks.audit_seal_task": {"queue": "system"},
+    "notifications.tasks.event_fan_out_task": {"queue": "system"},
+    "notifications.tasks.delivery_send_task": {"queue": "system"},
+    "notifications.tasks.notifications_sweep_task": {"queue": "system"},
 }
 # Celery's Django fix-up would close the database connection after every task; Django's
 # own rules decide instead (relman.celery.recycle_database_connections).
@@ -302,6 +306,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "teams.tasks.audit_seal_task",
         "schedule": float(RELMAN_AUDIT_SEAL_SECONDS),
         "options": {"expires": float(RELMAN_AUDIT_SEAL_SECONDS)},
+    },
+    # Sends the notifications whose retry is due, and any a lost message left behind.
+    "send-due-notifications": {
+        "task": "notifications.tasks.notifications_sweep_task",
+        "schedule": float(RELMAN_SWEEP_INTERVAL_SECONDS),
+        "options": {"expires": float(RELMAN_SWEEP_INTERVAL_SECONDS)},
     },
 }
 
@@ -357,3 +367,20 @@ AXES_LOCKOUT_TEMPLATE = "teams/locked_out.html"
 AXES_ENABLE_ADMIN = False
 # Axes announces itself at every start; its sign-in failures still log at INFO.
 LOGGING["loggers"]["axes.apps"] = {"level": "WARNING"}
+
+# Notifications (notifications app). Mail goes through RELMAN_EMAIL_URL's SMTP server; in
+# debug mode without one, the console backend prints it; otherwise no mail is sent.
+# Links in mails and webhook bodies start with RELMAN_BASE_URL.
+EMAIL_SMTP = env_email_url("RELMAN_EMAIL_URL")
+globals().update(EMAIL_SMTP)
+if EMAIL_SMTP:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+elif DEBUG:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+RELMAN_EMAIL_ENABLED = bool(EMAIL_SMTP) or DEBUG
+DEFAULT_FROM_EMAIL = env_str("RELMAN_EMAIL_FROM", "Relman <relman@localhost>")
+RELMAN_BASE_URL = env_str("RELMAN_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# A step with remind_after_minutes is reminded at most this many times while it waits.
+RELMAN_REMINDER_LIMIT = env_int("RELMAN_REMINDER_LIMIT", 3)
+# Seconds one mail or webhook call may take before it counts as a failed attempt.
+RELMAN_NOTIFICATION_TIMEOUT_SECONDS = env_int("RELMAN_NOTIFICATION_TIMEOUT_SECONDS", 10)

@@ -49,3 +49,5 @@ LOGGING = {"version": 1, "disable_existing_loggers": False}
 # The suite sends thousands of API requests a minute from one address (the schemathesis
 # run most of all); tests/api/test_api_throttling.py proves the 429 with a low rate.
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"user": None, "anon": None}}  # noqa: F405
+# No mail unless a test turns it on (tests/notifications start a real SMTP server).
+RELMAN_EMAIL_ENABLED = False

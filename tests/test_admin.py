@@ -14,6 +14,8 @@ from django.utils import timezone
 
 from lifecycles.choices import PhaseRule
 from lifecycles.models import Environment, Lifecycle, Phase, PhaseEnvironment
+from notifications.models import Attempt, Delivery, Event
+from notifications.services import webhook_create
 from processes.choices import StepKind
 from processes.models import Project, ProjectGroup, Step
 from releases.choices import DeploymentState, InterruptionType, StepState
@@ -131,6 +133,14 @@ def _make_rows(suffix: str = "") -> Rows:
         environment=environments[0],
     )
     Group.objects.create(name=f"Admin helpers{suffix}")
+    webhook, _ = webhook_create(
+        name=f"Chat{suffix}", url=f"https://hooks.example.com/relman{suffix}", actor=None
+    )
+    event = Event.objects.create(kind="deployment.failed", deployment_id=deployment.pk, project=project)
+    delivery = Delivery.objects.create(
+        event=event, channel="webhook", webhook=webhook, state="failed", attempts=1
+    )
+    Attempt.objects.create(delivery=delivery, number=1, status_code=500, error="The receiver answered 500.")
     return Rows(
         environments=environments,
         lifecycle=lifecycle,

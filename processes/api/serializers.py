@@ -5,7 +5,7 @@ from lifecycles.api.fields import EnvironmentSlugField, LifecycleIdField
 from processes.api.fields import ProjectGroupIdField
 from processes.choices import DEFAULT_SCRIPT_TIMEOUT_SECONDS, RunCondition, StepKind
 from processes.models import Project
-from processes.services import MAX_TIMEOUT_SECONDS, StepSpec, process_step_errors
+from processes.services import MAX_REMIND_MINUTES, MAX_TIMEOUT_SECONDS, StepSpec, process_step_errors
 from teams.api.fields import TeamIdField
 
 
@@ -58,6 +58,19 @@ class StepDocumentSerializer(serializers.Serializer):
     )
     timeout_seconds = serializers.IntegerField(
         min_value=1, max_value=MAX_TIMEOUT_SECONDS, default=DEFAULT_SCRIPT_TIMEOUT_SECONDS
+    )
+    remind_after_minutes = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_REMIND_MINUTES,
+        allow_null=True,
+        default=None,
+        help_text="Remind the people who may take a manual step when it has waited this long.",
+    )
+    notify = serializers.ListField(
+        child=serializers.EmailField(),
+        default=list,
+        max_length=50,
+        help_text="More addresses mailed when a manual step waits.",
     )
 
 

@@ -139,6 +139,8 @@ def test_process_summary_is_the_document_with_slugs_and_team_names(octopus, edit
             responsible_teams=[dba],
             block_deployments=True,
             prevent_self_approval=True,
+            remind_after_minutes=30,
+            notify=["dba-oncall@example.com"],
         ),
         StepSpec(name="Deploy", kind=StepKind.SCRIPT, script="./deploy.sh", excluded_environments=[test]),
     ]
@@ -157,6 +159,8 @@ def test_process_summary_is_the_document_with_slugs_and_team_names(octopus, edit
             "prevent_self_approval": True,
             "script": "",
             "timeout_seconds": 600,
+            "remind_after_minutes": 30,
+            "notify": ["dba-oncall@example.com"],
         },
         {
             "name": "Deploy",
@@ -171,6 +175,8 @@ def test_process_summary_is_the_document_with_slugs_and_team_names(octopus, edit
             "prevent_self_approval": False,
             "script": "./deploy.sh",
             "timeout_seconds": 600,
+            "remind_after_minutes": None,
+            "notify": [],
         },
     ]
 
@@ -246,3 +252,15 @@ def test_changing_a_steps_environments_reaches_only_later_releases(octopus, edit
     process_replace(project=octopus.project, steps=[StepSpec(name="Check", environments=[live])], actor=edith)
     assert list(release.steps.get().environments.all()) == [test]
     assert list(Step.objects.get(project=octopus.project).environments.all()) == [live]
+
+
+def test_reminders_and_notify_addresses_are_checked(octopus):
+    errors = process_step_errors(
+        [StepSpec(name="Backup", remind_after_minutes=0, notify=["dba-oncall@example.com", "not an address"])]
+    )
+    assert errors == {
+        0: {
+            "remind_after_minutes": ["A reminder comes after 1 to 10080 minutes."],
+            "notify": ["'not an address' is not an email address."],
+        }
+    }

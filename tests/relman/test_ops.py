@@ -223,7 +223,7 @@ def test_metrics_count_deployments_interruptions_and_step_durations(
             state=StepState.SUCCESS, started_at=now - timedelta(seconds=seconds), finished_at=now
         )
 
-    with django_assert_max_num_queries(3):
+    with django_assert_max_num_queries(4):
         response = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
 
     assert response.status_code == 200
@@ -234,6 +234,7 @@ def test_metrics_count_deployments_interruptions_and_step_durations(
     assert figures[("relman_deployments", (("state", "failed"),))] == 1
     assert figures[("relman_deployments", (("state", "queued"),))] == 0
     assert figures[("relman_interruptions_pending", ())] == 1
+    assert figures[("relman_notification_deliveries", (("channel", "webhook"), ("state", "failed")))] == 0
     assert 120 <= figures[("relman_interruption_oldest_pending_age_seconds", ())] < 150
     manual = ("kind", "manual")
     assert figures[("relman_step_duration_seconds_bucket", (("kind", "manual"), ("le", "1.0")))] == 0
