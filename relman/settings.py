@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "lifecycles",
     "processes",
     "releases",
+    "insights",
 ]
 
 MIDDLEWARE = [
