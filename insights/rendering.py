@@ -49,8 +49,8 @@ class Chart:
     title: str
     height: int
     marks: list[Mark]
-    # Axis labels under a column chart: (x, text, anchor).
-    ticks: list[tuple[float, str, str]] = field(default_factory=list)
+    # A column chart's axis labels: (x, y, text, text-anchor).
+    ticks: list[tuple[float, float, str, str]] = field(default_factory=list)
     # A line chart's points.
     points: list[tuple[float, float]] = field(default_factory=list)
 
@@ -107,7 +107,9 @@ def ladder_chart(steps: list[StepFigures]) -> Chart:
 
 
 def _columns(title: str, values: list[tuple[str, float, str]], first: str, last: str) -> Chart:
+    """Columns over the weeks, the tallest labelled with its figure (the chart's scale)."""
     largest = max((v for _, v, _ in values), default=0)
+    top = next((text for _, v, text in values if v == largest and largest), "")
     slot = WIDTH / max(len(values), 1)
     plot = COLUMN_CHART_HEIGHT - AXIS
     marks = []
@@ -127,7 +129,11 @@ def _columns(title: str, values: list[tuple[str, float, str]], first: str, last:
         title=title,
         height=COLUMN_CHART_HEIGHT,
         marks=marks,
-        ticks=[(0, first, "start"), (WIDTH, last, "end")],
+        ticks=[
+            (0, COLUMN_CHART_HEIGHT - 4, first, "start"),
+            (WIDTH, COLUMN_CHART_HEIGHT - 4, last, "end"),
+            (0, 10, f"highest: {top}" if top else "", "start"),
+        ],
     )
 
 

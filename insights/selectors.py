@@ -1,9 +1,9 @@
 """The figures of Insights (SPEC §12), read from the history the engine already records.
 
 Nothing here is stored: each figure is an SQL aggregate over deployments, their steps and
-their interruptions, computed when asked. A query's cost depends on the window's rows,
-never on how many queries: a project's insights take four queries and the overview two,
-whatever the history's size.
+their interruptions, computed when asked, in a number of queries that does not depend on
+the history's size: seven for a project's insights (three for its lifecycle's
+environments, one for its process, three for the figures), two for the overview.
 
 Medians are taken in SQL with window functions that PostgreSQL and SQLite both run:
 ``ROW_NUMBER`` and ``COUNT`` over each group pick its middle row (odd count) or its two
