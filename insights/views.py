@@ -20,12 +20,20 @@ def project_insights(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_object_or_404(
         Project.objects.visible_to(request.user).select_related("group", "lifecycle"), slug=slug
     )
-    form = InsightsFilterForm(request.GET, environments=selectors.visible_environments(request.user, project))
-    context = {"title": f"Insights · {project}", "project": project, "form": form}
+    environments = selectors.visible_environments(request.user, project)
+    form = InsightsFilterForm(request.GET, environments=environments)
+    context = {
+        "title": f"Insights · {project}",
+        "project": project,
+        "form": form,
+        "days": selectors.DEFAULT_DAYS,
+    }
     if not form.is_valid():
         return render(request, "insights/project_insights.html", context, status=400)
     try:
-        insights = selectors.project_insights(request.user, project, **form.cleaned_data)
+        insights = selectors.project_insights(
+            request.user, project, **form.cleaned_data, environments=environments
+        )
     except DomainError as exc:
         context["error"] = str(exc)
         return render(request, "insights/project_insights.html", context, status=400)
@@ -45,7 +53,7 @@ def project_insights(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def overview(request: HttpRequest) -> HttpResponse:
     form = InsightsFilterForm(request.GET)
-    context = {"title": "Insights", "form": form}
+    context = {"title": "Insights", "form": form, "days": selectors.DEFAULT_DAYS}
     if not form.is_valid():
         return render(request, "insights/overview.html", context, status=400)
     context["days"] = form.cleaned_data["days"]
