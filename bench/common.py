@@ -5,13 +5,10 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 
-def recreate_database(url: str, *, reuse: bool = False) -> bool:
-    """Drops and creates the PostgreSQL database ``url`` names; with ``reuse``, keeps it
-    when it exists already and returns True."""
+def _admin_connection(url: str):
     import psycopg2
 
     parts = urlparse(url)
-    name = parts.path.lstrip("/")
     admin = psycopg2.connect(
         host=parts.hostname,
         port=parts.port or 5432,
@@ -20,6 +17,24 @@ def recreate_database(url: str, *, reuse: bool = False) -> bool:
         dbname="postgres",
     )
     admin.autocommit = True
+    return admin
+
+
+def drop_database(url: str) -> None:
+    """Drops the PostgreSQL database ``url`` names, if it exists."""
+    admin = _admin_connection(url)
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{urlparse(url).path.lstrip("/")}"')
+    finally:
+        admin.close()
+
+
+def recreate_database(url: str, *, reuse: bool = False) -> bool:
+    """Drops and creates the PostgreSQL database ``url`` names; with ``reuse``, keeps it
+    when it exists already and returns True."""
+    name = urlparse(url).path.lstrip("/")
+    admin = _admin_connection(url)
     try:
         with admin.cursor() as cursor:
             cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
