@@ -37,7 +37,7 @@ run migrate: export RELMAN_DEBUG ?= 1
 # deployments seed_demo starts wait in the broker until serve's worker picks them up.
 run: venv
 	$(BIN)/python manage.py serve --prepare-only
-	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py seed_demo --history
 	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
 migrate: venv

@@ -3,7 +3,7 @@
 Nothing here is stored: each figure is an SQL aggregate over deployments, their steps and
 their interruptions, computed when asked, in a number of queries that does not depend on
 the history's size: seven for a project's insights (three for its lifecycle's
-environments, one for its process, three for the figures), two for the overview.
+environments, one for its process, three for the figures), three for the overview.
 
 Medians are taken in SQL with window functions that PostgreSQL and SQLite both run:
 ``ROW_NUMBER`` and ``COUNT`` over each group pick its middle row (odd count) or its two
@@ -34,7 +34,7 @@ from lifecycles.models import Environment
 from lifecycles.progression import lifecycle_phases
 from processes.choices import AUTOMATION_LEVEL_SCRIPT
 from processes.models import Project, Step
-from releases.choices import DeploymentState, StepState
+from releases.choices import DeploymentState, InterruptionType, StepState
 from releases.models import Deployment, ReleaseStep
 from relman.exceptions import InvalidInput
 from relman.templatetags.relman_tags import duration
@@ -390,39 +390,36 @@ def _dora(
 
 def overview(user: User, *, days: int = DEFAULT_DAYS, now: datetime | None = None) -> list[Candidate]:
     """The manual steps that cost people most time across every project the user may see,
-    most first: the project page's "automate next", ranked across projects. Two queries."""
+    most first: the project page's "automate next", ranked across projects. Three queries."""
     since = (now or timezone.now()) - timedelta(days=days)
     deployments_sql, params = _deployments_sql(
         Deployment.objects.visible_to(user).filter(created_at__gte=since)
     )
     if deployments_sql is None:
         return []
-    # Bounded by the configuration (projects × step names), not by the history.
+    # A manual step's run raises one interruption titled with the step's name (the engine
+    # writes it so): grouping interruptions by title spares reading every deployment step,
+    # which made this query four times slower. The rows are bounded by the configuration
+    # (projects × step names), not by the history.
     sql = f"""
-        WITH d AS ({deployments_sql}),
-        s AS (
-            SELECT ds.id, d.project_id, rs.name
-            FROM releases_deploymentstep ds
-            JOIN d ON d.id = ds.deployment_id
-            JOIN releases_releasestep rs ON rs.id = ds.release_step_id
-            WHERE EXISTS (SELECT 1 FROM releases_interruption i WHERE i.step_id = ds.id)
-        )
-        SELECT s.project_id, s.name, COUNT(DISTINCT s.id),
-            SUM(CASE WHEN i.taken_at IS NOT NULL THEN {_seconds("i.created_at", "i.taken_at")} ELSE 0 END
-              + CASE WHEN i.submitted_at IS NOT NULL AND i.taken_at IS NOT NULL
-                THEN {_seconds("i.taken_at", "i.submitted_at")} ELSE 0 END) AS human
-        FROM s JOIN releases_interruption i ON i.step_id = s.id
-        GROUP BY s.project_id, s.name
+        WITH d AS ({deployments_sql})
+        SELECT d.project_id, i.title, COUNT(*),
+            SUM(CASE WHEN i.taken_at IS NOT NULL
+                THEN {_seconds("i.created_at", "COALESCE(i.submitted_at, i.taken_at)")} ELSE 0 END) AS human
+        FROM releases_interruption i JOIN d ON d.id = i.deployment_id
+        WHERE i.type = %s
+        GROUP BY d.project_id, i.title
         ORDER BY human DESC"""
-    rows = _fetch(sql, params)
+    rows = _fetch(sql, [*params, InterruptionType.MANUAL_INTERVENTION])
     manual = {
-        (step.project_id, step.name): step.project
-        for step in Step.objects.filter(project_id__in={row[0] for row in rows}).select_related("project")
+        (step.project_id, step.name)
+        for step in Step.objects.filter(project_id__in={row[0] for row in rows})
         if step.automation_level < AUTOMATION_LEVEL_SCRIPT
     }
-    candidates = []
-    for project_id, name, runs, human in rows:
-        project = manual.get((project_id, name))
-        if project is not None and human and len(candidates) < OVERVIEW_LIMIT:
-            candidates.append(Candidate(step=name, human_seconds=round(human), runs=runs, project=project))
+    ranked = [row for row in rows if (row[0], row[1]) in manual and row[3]][:OVERVIEW_LIMIT]
+    projects = Project.objects.in_bulk({row[0] for row in ranked})
+    candidates = [
+        Candidate(step=name, human_seconds=round(human), runs=runs, project=projects[project_id])
+        for project_id, name, runs, human in ranked
+    ]
     return candidates

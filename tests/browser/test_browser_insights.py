@@ -26,7 +26,10 @@ def test_insights_charts_and_their_tables(open_as, octopus, sarah, screenshot):
     charts = page.locator("figure.chart svg[role=img]")
     expect(charts).to_have_count(6)
     expect(page.locator("svg rect.chart__bar--level1").first).to_be_visible()
-    assert page.evaluate("() => document.scrollingElement.scrollWidth - document.scrollingElement.clientWidth") <= 0
+    assert (
+        page.evaluate("() => document.scrollingElement.scrollWidth - document.scrollingElement.clientWidth")
+        <= 0
+    )
 
     table = page.locator("details.chart__table").filter(has_text="Every step's figures")
     expect(table.get_by_role("table")).to_be_hidden()

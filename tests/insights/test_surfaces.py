@@ -139,7 +139,7 @@ def test_project_page_refuses_bad_input_with_the_reason(client, history, vera):
 
 def test_overview_page_is_in_the_navigation(client, history, vera, frozen, django_assert_max_num_queries):
     client.force_login(vera)
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(10):
         response = client.get(f"/insights/?days={DAYS}")
 
     page = response.content.decode()
