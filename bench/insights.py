@@ -30,17 +30,12 @@ this script seeded before), and drops it at the end unless --keep.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-from common import drop_database, recreate_database  # bench/ is on sys.path when a script runs
+from common import drop_database, recreate_database, setup_django  # bench/ is on sys.path when a script runs
 
-ROOT = Path(__file__).resolve().parents[1]
 STEPS = [
     ("Backup the database", "manual"),
     ("Build check", "script"),
@@ -66,28 +61,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--reuse", action="store_true", help="keep the database if it is seeded already")
     parser.add_argument("--keep", action="store_true", help="do not drop the database at the end")
     return parser.parse_args()
-
-
-def setup_django(args: argparse.Namespace) -> None:
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "relman.settings",
-            "RELMAN_SECRET_KEY": "benchmark-only-secret-key-0123456789-abcdefghijklmnop",
-            "RELMAN_HTTPS": "0",
-            "RELMAN_DATABASE_URL": args.database_url,
-            "RELMAN_ALLOWED_HOSTS": "testserver",
-            "RELMAN_LOG_LEVEL": "WARNING",
-            "RELMAN_VAR_DIR": tempfile.mkdtemp(prefix="relman-bench-insights-"),
-        }
-    )
-    Path(os.environ["RELMAN_VAR_DIR"], "static").mkdir()
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def seed(args: argparse.Namespace) -> None:
@@ -237,7 +210,7 @@ def report(label: str, timings: list[float], queries: int) -> None:
 def main() -> None:
     args = parse_args()
     reused = recreate_database(args.database_url, reuse=args.reuse)
-    setup_django(args)
+    setup_django(args.database_url, "insights")
     if not reused:
         seed(args)
     from django.test import Client
