@@ -2,7 +2,6 @@ from rest_framework import serializers
 
 from insights.selectors import DEFAULT_DAYS, MAX_DAYS
 from lifecycles.api.fields import EnvironmentSlugField
-from processes.api.fields import ProjectSlugField
 
 
 class WindowQuerySerializer(serializers.Serializer):
@@ -39,7 +38,7 @@ class CandidateSerializer(serializers.Serializer):
 
 
 class OverviewCandidateSerializer(CandidateSerializer):
-    project = ProjectSlugField(read_only=True)
+    project = serializers.SlugField(source="project.slug", help_text="The project's slug.")
 
 
 class EnvironmentFiguresSerializer(serializers.Serializer):
