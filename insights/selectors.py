@@ -61,6 +61,8 @@ class StepFigures:
     aborts: int
     failures: int
     human_seconds: int
+    # Only a step still in the process can be automated next.
+    in_process: bool = True
 
 
 @dataclass(frozen=True)
@@ -240,13 +242,7 @@ def project_insights(
     )
 
 
-@dataclass(frozen=True)
-class _StepRow(StepFigures):
-    # Only a step still in the process can be automated next.
-    in_process: bool = True
-
-
-def _step_figures(project: Project, deployments_sql: str | None, params: list) -> list[_StepRow]:
+def _step_figures(project: Project, deployments_sql: str | None, params: list) -> list[StepFigures]:
     rows = {}
     if deployments_sql is not None:
         sql = f"""
@@ -287,7 +283,7 @@ def _step_figures(project: Project, deployments_sql: str | None, params: list) -
             name, (name, 0, 0, 0, None, None, None, None)
         )
         figures.append(
-            _StepRow(
+            StepFigures(
                 name=name,
                 automation_level=levels.get(name) or levels_then[name],
                 runs=runs,
