@@ -42,7 +42,7 @@ run: venv
 	steps will be refused. To run them as $$(id -un) (unsafe, development only): \
 	RELMAN_UNSAFE_SCRIPTS_AS_WORKER_USER=1 make run" >&2
 	$(BIN)/python manage.py serve --prepare-only
-	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py seed_demo --history
 	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
 migrate: venv

@@ -14,3 +14,8 @@ class RunCondition(models.TextChoices):
 
 DEFAULT_PROJECT_GROUP = "Default Project Group"
 DEFAULT_SCRIPT_TIMEOUT_SECONDS = 600
+
+# The automation ladder (SPEC §11): a manual step, a manual step with a helper script, a
+# script step that runs by itself.
+AUTOMATION_LEVEL_MANUAL = 1
+AUTOMATION_LEVEL_SCRIPT = 3

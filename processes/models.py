@@ -1,7 +1,14 @@
 from django.db import models
 from django.urls import reverse
 
-from processes.choices import DEFAULT_PROJECT_GROUP, DEFAULT_SCRIPT_TIMEOUT_SECONDS, RunCondition, StepKind
+from processes.choices import (
+    AUTOMATION_LEVEL_MANUAL,
+    AUTOMATION_LEVEL_SCRIPT,
+    DEFAULT_PROJECT_GROUP,
+    DEFAULT_SCRIPT_TIMEOUT_SECONDS,
+    RunCondition,
+    StepKind,
+)
 from teams.scoping import ScopedQuerySet
 
 
@@ -89,6 +96,12 @@ class StepFields(models.Model):
     @property
     def is_manual(self) -> bool:
         return self.kind == StepKind.MANUAL
+
+    @property
+    def automation_level(self) -> int:
+        """Where the step stands on the automation ladder (SPEC §11), derived from its kind:
+        3 a script step that runs by itself, 1 a manual step."""
+        return AUTOMATION_LEVEL_SCRIPT if self.kind == StepKind.SCRIPT else AUTOMATION_LEVEL_MANUAL
 
 
 # The many-to-many fields of a step. Each goes through a link model that protects its

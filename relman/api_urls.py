@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("processes.api.urls")),
     path("", include("releases.api.urls")),
     path("", include("notifications.api.urls")),
+    path("", include("insights.api.urls")),
     path(
         "schema/",
         SpectacularAPIView.as_view(

@@ -4,14 +4,28 @@ build on them too. Every function is idempotent."""
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.utils import timezone
 
 from lifecycles.choices import PhaseRule
 from lifecycles.models import Environment, Lifecycle, Phase, PhaseEnvironment
 from processes.choices import StepKind
 from processes.models import Project, ProjectGroup, Step
+from releases.choices import (
+    STEP_FAILURES,
+    STEP_FINISHED,
+    DeploymentState,
+    Guidance,
+    InterruptionResult,
+    InterruptionType,
+    StepState,
+)
+from releases.models import Deployment, DeploymentStep, Interruption, Release
+from releases.services import release_create
 from teams.choices import Role
 from teams.models import RoleGrant, Team, User
 
@@ -207,3 +221,173 @@ def goodhealth_demo(password: str | None = DEMO_PASSWORD) -> Demo:
 
 def demo_admin(password: str | None = DEMO_PASSWORD) -> User:
     return _user("admin", "Administrator", superuser=True, password=password)
+
+
+# --- history: past months of deployments, for Insights ------------------------------------
+
+
+@dataclass(frozen=True)
+class PastStep:
+    """How one step of a past deployment went: its state and, for a step that asked a
+    person, when the question was raised, taken and answered (None: not yet)."""
+
+    state: str
+    raised_at: datetime | None = None
+    taken_at: datetime | None = None
+    submitted_at: datetime | None = None
+
+
+def past_release(project: Project, version: str, created_at: datetime) -> Release:
+    """A release created by the system at ``created_at``, with the process's snapshot as it
+    is now."""
+    release = release_create(project=project, version=version, notes="", actor=None)
+    Release.objects.filter(pk=release.pk).update(created_at=created_at)
+    release.created_at = created_at
+    return release
+
+
+def past_deployment(
+    *,
+    release: Release,
+    environment: Environment,
+    state: str,
+    created_at: datetime,
+    finished_at: datetime | None,
+    steps: dict[str, PastStep],
+    person: User | None = None,
+) -> Deployment:
+    """A deployment written straight into the history as the engine would have left it
+    (the rows only, no task log): the demo's past months and the tests' hand-computed
+    figures. The release's steps that ``steps`` does not name were skipped; ``person``
+    took and answered every interruption."""
+    deployment = Deployment.objects.create(
+        release=release,
+        project_id=release.project_id,
+        environment=environment,
+        state=state,
+        created_at=created_at,
+        queued_at=created_at,
+        started_at=created_at,
+        finished_at=finished_at,
+        updated_at=finished_at or created_at,
+    )
+    for release_step in release.steps.order_by("position"):
+        past = steps.get(release_step.name, PastStep(StepState.SKIPPED))
+        step = DeploymentStep.objects.create(
+            deployment=deployment,
+            release_step=release_step,
+            position=release_step.position,
+            state=past.state,
+            started_at=past.raised_at or created_at,
+            finished_at=(past.submitted_at or created_at) if past.state in STEP_FINISHED else None,
+            attempts=1,
+        )
+        if past.raised_at is None:
+            continue
+        answered = past.submitted_at is not None
+        manual = release_step.kind == StepKind.MANUAL
+        Interruption.objects.create(
+            deployment=deployment,
+            step=step,
+            type=InterruptionType.MANUAL_INTERVENTION if manual else InterruptionType.GUIDED_FAILURE,
+            title=release_step.name,
+            created_at=past.raised_at,
+            pending=not answered and past.state == StepState.WAITING,
+            assignee=person if past.taken_at else None,
+            taken_at=past.taken_at,
+            result=(InterruptionResult.ABORT if past.state in STEP_FAILURES else InterruptionResult.PROCEED)
+            if answered and manual
+            else "",
+            guidance=Guidance.FAIL if answered and not manual else "",
+            submitted_by=person if answered else None,
+            submitted_at=past.submitted_at,
+        )
+    return deployment
+
+
+# Minutes a person takes to pick up (wait) and to do (work) each manual step of the demo:
+# the database steps wait for the DBA, the checks for the testers.
+_PEOPLE_MINUTES = {
+    "Backup the database": ((10, 45), (10, 25)),
+    "Upgrade the database": ((30, 150), (25, 70)),
+    "Copy the new application to a temporary folder on the server": ((2, 15), (3, 8)),
+    "Delete the configuration file in the temporary folder": ((1, 10), (1, 3)),
+    "Copy the live configuration file into the temporary folder": ((1, 10), (1, 4)),
+    "Add any new settings to the configuration file": ((5, 30), (10, 30)),
+    "Copy the temporary folder into the live folder": ((1, 10), (2, 5)),
+    "Check the application loads as expected": ((15, 90), (15, 40)),
+    "Migrate Data": ((20, 120), (30, 90)),
+}
+
+
+def history_demo(scenario: Demo, person: User, *, weeks: int = 13, now: datetime | None = None) -> int:
+    """``weeks`` of weekly releases of the scenario's project, each deployed through its
+    environments with people answering the manual steps, and now and then a failure put
+    right the next day: what Insights reads. Deterministic; does nothing for a project
+    that has releases already. Returns the number of deployments written."""
+    project = scenario.project
+    if Release.objects.filter(project=project).exists():
+        return 0
+    rng = random.Random(project.slug)
+    now = now or timezone.now()
+    written = 0
+    for week in range(weeks):
+        start = now - timedelta(weeks=weeks - week, hours=rng.randint(0, 24))
+        release = past_release(project, f"0.{week + 1}.0", start)
+        moment = start + timedelta(hours=rng.randint(2, 20))
+        for environment in scenario.environments:
+            failed = rng.random() < 0.2
+            moment = _past_run(release, environment, moment, person, rng, failed=failed)
+            written += 1
+            if failed:
+                moment = _past_run(
+                    release, environment, moment + timedelta(hours=18), person, rng, failed=False
+                )
+                written += 1
+            moment += timedelta(hours=rng.randint(4, 30))
+    return written
+
+
+def _past_run(
+    release: Release,
+    environment: Environment,
+    moment: datetime,
+    person: User,
+    rng: random.Random,
+    *,
+    failed: bool,
+) -> datetime:
+    """One deployment: every step in order, the last one failing when ``failed``. Returns
+    when it finished."""
+    created_at = moment
+    applicable = [
+        s
+        for s in release.steps.order_by("position").prefetch_related("environments")
+        if not s.environments.all() or environment in s.environments.all()
+    ]
+    steps = {}
+    for index, release_step in enumerate(applicable):
+        fails = failed and index == len(applicable) - 1
+        if release_step.kind == StepKind.MANUAL:
+            (wait_low, wait_high), (work_low, work_high) = _PEOPLE_MINUTES.get(
+                release_step.name, ((5, 20), (5, 20))
+            )
+            raised_at = moment
+            taken_at = raised_at + timedelta(minutes=rng.randint(wait_low, wait_high))
+            moment = taken_at + timedelta(minutes=rng.randint(work_low, work_high))
+            state = StepState.ABORTED if fails else StepState.SUCCESS
+            steps[release_step.name] = PastStep(state, raised_at, taken_at, moment)
+        else:
+            moment += timedelta(seconds=rng.randint(20, 240))
+            steps[release_step.name] = PastStep(StepState.FAILED if fails else StepState.SUCCESS)
+    state = DeploymentState.FAILED if failed else DeploymentState.SUCCESS
+    past_deployment(
+        release=release,
+        environment=environment,
+        state=state,
+        created_at=created_at,
+        finished_at=moment,
+        steps=steps,
+        person=person,
+    )
+    return moment

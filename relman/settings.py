@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "processes",
     "releases",
     "notifications",
+    "insights",
 ]
 
 MIDDLEWARE = [

@@ -17,4 +17,5 @@ urlpatterns = [
     path("", include("releases.urls")),
     path("projects/", include("processes.urls")),
     path("", include("notifications.urls")),
+    path("", include("insights.urls")),
 ]

@@ -19,13 +19,20 @@ class Command(BaseCommand):
             "--no-deploy", action="store_true", help="Create configuration and users only, no releases."
         )
         parser.add_argument(
+            "--history",
+            action="store_true",
+            help="Also write three months of past deployments, so Insights has figures to show.",
+        )
+        parser.add_argument(
             "--i-know-this-is-production",
             action="store_true",
             dest="production",
             help="Load the demo outside debug mode, superuser and published passwords included.",
         )
 
-    def handle(self, *args, no_deploy: bool = False, production: bool = False, **options):
+    def handle(
+        self, *args, no_deploy: bool = False, history: bool = False, production: bool = False, **options
+    ):
         if not settings.DEBUG and not production:
             raise CommandError(
                 f"Refusing to load the demo outside debug mode: it creates the superuser admin with the "
@@ -36,9 +43,14 @@ class Command(BaseCommand):
         with transaction.atomic():
             octopus = demo.octopus_demo()
             goodhealth = demo.goodhealth_demo()
+            if history:
+                # Before the first release: the dashboard shows the latest deployment, which
+                # must stay the one waiting for a person.
+                demo.history_demo(octopus, octopus.users["sarah"])
+                demo.history_demo(goodhealth, goodhealth.users["admin-ops"])
             if not no_deploy:
                 for scenario in (octopus, goodhealth):
-                    if not Release.objects.filter(project=scenario.project).exists():
+                    if not Release.objects.filter(project=scenario.project, version="1.0.0").exists():
                         release = release_create(
                             project=scenario.project,
                             version="1.0.0",
