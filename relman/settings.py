@@ -5,6 +5,8 @@ Celery broker under ``var/``. Production sets RELMAN_DATABASE_URL (PostgreSQL) a
 RELMAN_BROKER_URL (Redis).
 """
 
+import base64
+import hashlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -44,6 +46,7 @@ INSTALLED_APPS = [
     "lifecycles",
     "processes",
     "releases",
+    "variables",
 ]
 
 MIDDLEWARE = [
@@ -343,3 +346,18 @@ AXES_LOCKOUT_TEMPLATE = "teams/locked_out.html"
 AXES_ENABLE_ADMIN = False
 # Axes announces itself at every start; its sign-in failures still log at INFO.
 LOGGING["loggers"]["axes.apps"] = {"level": "WARNING"}
+
+# Sensitive variable values are encrypted with this Fernet key (variables/crypto.py). While
+# rotating, the previous keys go in RELMAN_ENCRYPTION_OLD_KEYS until `manage.py
+# rotate_encryption_key` has re-encrypted every value.
+RELMAN_ENCRYPTION_KEY = env_str("RELMAN_ENCRYPTION_KEY")
+RELMAN_ENCRYPTION_OLD_KEYS = env_list("RELMAN_ENCRYPTION_OLD_KEYS", [])
+# Debug mode without a key encrypts with one derived from SECRET_KEY; a system check says so.
+RELMAN_ENCRYPTION_KEY_DERIVED = not RELMAN_ENCRYPTION_KEY
+if RELMAN_ENCRYPTION_KEY_DERIVED:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "RELMAN_ENCRYPTION_KEY must be set unless RELMAN_DEBUG=1; generate one with "
+            '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`.'
+        )
+    RELMAN_ENCRYPTION_KEY = base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()
