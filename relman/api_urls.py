@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("lifecycles.api.urls")),
     path("", include("processes.api.urls")),
     path("", include("releases.api.urls")),
+    path("", include("variables.api.urls")),
     path(
         "schema/",
         SpectacularAPIView.as_view(

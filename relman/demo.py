@@ -14,6 +14,8 @@ from processes.choices import StepKind
 from processes.models import Project, ProjectGroup, Step
 from teams.choices import Role
 from teams.models import RoleGrant, Team, User
+from variables import services as variables_services
+from variables.services import VariableSpec
 
 DEMO_PASSWORD = "relman-demo"
 
@@ -143,7 +145,8 @@ def octopus_demo(password: str | None = DEMO_PASSWORD) -> Demo:
 @transaction.atomic
 def goodhealth_demo(password: str | None = DEMO_PASSWORD) -> Demo:
     """Team Admin (admin-ops); Integration → Testing (automatic) → Production; the
-    "GoodHealth" pipeline with a manual "Migrate Data" step in Integration only."""
+    "GoodHealth" pipeline with a manual "Migrate Data" step in Integration only, and a
+    sensitive ConnectionString per environment that its Deploy step uses."""
     group = ProjectGroup.default()
     admin_ops = _user("admin-ops", "Admin Ops", password=password)
     admin_team = _team(
@@ -197,8 +200,26 @@ def goodhealth_demo(password: str | None = DEMO_PASSWORD) -> Demo:
             name="Deploy",
             position=3,
             kind=StepKind.SCRIPT,
-            script='echo "Deploying $RELMAN_PROJECT $RELMAN_RELEASE_VERSION to $RELMAN_ENVIRONMENT"\n',
+            script=(
+                'echo "Deploying $RELMAN_PROJECT $RELMAN_RELEASE_VERSION to $RELMAN_ENVIRONMENT"\n'
+                'echo "Connecting to #{ConnectionString}"\n'
+            ),
             timeout_seconds=120,
+        )
+        # Sensitive, so the log of the Deploy step shows it as ********.
+        variables_services.project_variables_replace(
+            project=project,
+            variables=[
+                VariableSpec(
+                    name="ConnectionString",
+                    value=f"Server=db-{environment.slug}.goodhealth.example;Password=demo-{environment.slug}-s3cret",
+                    sensitive=True,
+                    environments=[environment],
+                )
+                for environment in (integration, testing, production)
+            ],
+            library_sets=[],
+            actor=None,
         )
     return Demo(
         users={"admin-ops": admin_ops}, project=project, environments=[integration, testing, production]
