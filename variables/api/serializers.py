@@ -3,7 +3,6 @@ from rest_framework import serializers
 from lifecycles.api.fields import EnvironmentSlugField
 from variables.api.fields import LibrarySetIdField
 from variables.models import Variable
-from variables.resolution import VALUE_MAX_BYTES
 from variables.services import VariableSpec
 
 
@@ -17,8 +16,7 @@ class VariableSerializer(serializers.Serializer):
         allow_blank=True,
         trim_whitespace=False,
         default=None,
-        max_length=VALUE_MAX_BYTES,
-        help_text="Null for a sensitive value: never returned; null on a PUT keeps the stored one.",
+        help_text="At most 64 KiB. Null for a sensitive value: never returned; null on a PUT keeps the stored one.",
     )
     sensitive = serializers.BooleanField(default=False)
     has_value = serializers.BooleanField(read_only=True)
