@@ -297,3 +297,23 @@ def _checked(index: int, spec: VariableSpec, value: str) -> resolution.Entry:
 
 def _shown(sensitive: bool, value: str) -> str:
     return SENSITIVE_SHOWN if sensitive else value
+
+
+@transaction.atomic
+def encryption_key_rotate() -> tuple[int, int]:
+    """Re-encrypts every sensitive value (of variables and of release snapshots) with the
+    current RELMAN_ENCRYPTION_KEY; returns how many values and snapshots it rewrote. Run
+    with the previous keys in RELMAN_ENCRYPTION_OLD_KEYS; safe to run again."""
+    variables = list(Variable.objects.select_for_update().filter(sensitive=True))
+    for variable in variables:
+        variable.ciphertext = crypto.rotate(variable.ciphertext)
+    Variable.objects.bulk_update(variables, ["ciphertext"], batch_size=500)
+    snapshots = [
+        s for s in ReleaseSnapshot.objects.select_for_update() if any(i["sensitive"] for i in s.variables)
+    ]
+    for snapshot in snapshots:
+        for item in snapshot.variables:
+            if item["sensitive"]:
+                item["ciphertext"] = crypto.rotate(item["ciphertext"])
+    ReleaseSnapshot.objects.bulk_update(snapshots, ["variables"], batch_size=500)
+    return len(variables), len(snapshots)
