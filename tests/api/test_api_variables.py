@@ -54,7 +54,9 @@ def test_a_project_editor_replaces_the_document_and_a_sensitive_value_never_read
 
 def test_a_put_with_null_keeps_the_secret_and_a_new_value_is_audited_as_changed(api, edith, url):
     api(edith).put(url, doc(var("Password", SECRET, sensitive=True)), format="json")
-    response = api(edith).put(url, doc(var("Password", None, sensitive=True), var("Other", "x")), format="json")
+    response = api(edith).put(
+        url, doc(var("Password", None, sensitive=True), var("Other", "x")), format="json"
+    )
     assert response.status_code == 200, response.json()
     assert Variable.objects.get(name="Password").plain_value() == SECRET
     api(edith).put(url, doc(var("Password", "new-secret", sensitive=True)), format="json")
@@ -90,7 +92,9 @@ def test_who_may_read_and_change_project_variables(api, vera, oscar, url):
     assert not Variable.objects.exists()
 
 
-def test_library_sets_superuser_only_included_once_and_not_deleted_while_included(api, root, edith, url, octopus):
+def test_library_sets_superuser_only_included_once_and_not_deleted_while_included(
+    api, root, edith, url, octopus
+):
     response = api(edith).post("/api/v1/library-variable-sets/", {"name": "Shared"}, format="json")
     assert response.status_code == 403
     created = api(root).post(
