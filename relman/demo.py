@@ -14,8 +14,8 @@ from processes.choices import StepKind
 from processes.models import Project, ProjectGroup, Step
 from teams.choices import Role
 from teams.models import RoleGrant, Team, User
-from variables import services as variables_services
-from variables.services import VariableSpec
+from variables import crypto
+from variables.models import Variable
 
 DEMO_PASSWORD = "relman-demo"
 
@@ -179,7 +179,10 @@ def goodhealth_demo(password: str | None = DEMO_PASSWORD) -> Demo:
             name="Build check",
             position=1,
             kind=StepKind.SCRIPT,
-            script='echo "Checking build of $RELMAN_PROJECT $RELMAN_RELEASE_VERSION for $RELMAN_ENVIRONMENT"\n',
+            script=(
+                'echo "Checking build of $RELMAN_PROJECT $RELMAN_RELEASE_VERSION for $RELMAN_ENVIRONMENT"\n'
+                'echo "Database: #{ConnectionString}"\n'
+            ),
             timeout_seconds=60,
         )
         migrate = Step.objects.create(
@@ -206,21 +209,15 @@ def goodhealth_demo(password: str | None = DEMO_PASSWORD) -> Demo:
             ),
             timeout_seconds=120,
         )
-        # Sensitive, so the log of the Deploy step shows it as ********.
-        variables_services.project_variables_replace(
-            project=project,
-            variables=[
-                VariableSpec(
-                    name="ConnectionString",
-                    value=f"Server=db-{environment.slug}.goodhealth.example;Password=demo-{environment.slug}-s3cret",
-                    sensitive=True,
-                    environments=[environment],
-                )
-                for environment in (integration, testing, production)
-            ],
-            library_sets=[],
-            actor=None,
-        )
+        # Sensitive, so the steps' logs show it as ********.
+        for environment in (integration, testing, production):
+            secret = (
+                f"Server=db-{environment.slug}.goodhealth.example;Password=demo-{environment.slug}-s3cret"
+            )
+            variable = Variable.objects.create(
+                project=project, name="ConnectionString", sensitive=True, ciphertext=crypto.encrypt(secret)
+            )
+            variable.environments.add(environment)
     return Demo(
         users={"admin-ops": admin_ops}, project=project, environments=[integration, testing, production]
     )

@@ -18,7 +18,7 @@ def _development_key_check(app_configs, **kwargs):
         checks.Warning(
             "RELMAN_ENCRYPTION_KEY is not set: sensitive variable values are encrypted with a "
             "development key derived from the secret key.",
-            hint="Set RELMAN_ENCRYPTION_KEY (README: Sensitive values) before storing real secrets.",
+            hint="Set RELMAN_ENCRYPTION_KEY (README: Variables and sensitive values) before storing real secrets.",
             id="variables.W001",
         )
     ]
