@@ -15,7 +15,7 @@ from processes.models import Project
 from relman.exceptions import DomainError
 from relman.http import client_ip
 from variables import selectors, services
-from variables.models import Variable
+from variables.models import LibraryVariableSet, Variable
 from variables.resolution import MASK
 from variables.services import VariableSpec
 
@@ -31,6 +31,7 @@ def project_variables(request: HttpRequest, slug: str) -> HttpResponse:
         "project": project,
         "variables": variables,
         "library_sets": selectors.included_sets(project),
+        "all_library_sets": LibraryVariableSet.objects.all(),
         "environments": Environment.objects.order_by("sort_order", "name"),
         "can_edit": can_edit,
         "mask": MASK,
@@ -44,6 +45,23 @@ def project_variables(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "variables/project_variables.html", context)
     if not can_edit:
         raise Http404
+    if request.POST.get("action") == "library_sets":
+        # Sets already included keep their precedence; newly ticked ones come after them.
+        before = context["library_sets"]
+        ticked = list(
+            LibraryVariableSet.objects.filter(
+                pk__in=[i for i in request.POST.getlist("library_sets") if i.isdigit()]
+            )
+        )
+        services.project_variables_replace(
+            project=project,
+            variables=[_kept(v) for v in variables],
+            library_sets=[s for s in before if s in ticked] + [s for s in ticked if s not in before],
+            actor=request.user,
+            source_ip=client_ip(request),
+        )
+        messages.success(request, "Library variable sets saved.")
+        return redirect("variables:project_variables", slug=project.slug)
     row = _int(request.POST.get("id"))
     if row is not None and not any(v.pk == row for v in variables):
         raise Http404

@@ -155,6 +155,10 @@ def test_the_demo_secret_is_nowhere_in_the_database_the_api_the_log_or_the_audit
             f"/api/v1/releases/{deployment.release_id}/",
         )
     ]
+    answers.append(
+        client.get("/api/v1/projects/goodhealth/process/", HTTP_ACCEPT="application/yaml").content.decode()
+    )
+    assert "#{ConnectionString}" in answers[-1]  # the export names the variable, never its value
     assert "Connecting to ********" in answers[2]
     dump = _dump()
     assert "ConnectionString" in dump  # the dump does hold the variables' rows

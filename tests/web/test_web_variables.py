@@ -5,7 +5,8 @@ import pytest
 
 from teams.choices import Role
 from teams.models import RoleGrant, Team, User
-from variables.models import Variable
+from variables import selectors
+from variables.models import LibraryVariableSet, Variable
 
 SECRET = "tab-secret-value-42"
 
@@ -74,3 +75,16 @@ def test_viewers_read_without_forms_and_outsiders_get_404(signed_in, vera, oscar
     assert "visible" in page.content.decode() and "Add value" not in page.content.decode()
     assert signed_in(vera).post(url, {"name": "X", "value": "y"}).status_code == 404
     assert signed_in(oscar).get(url).status_code == 404
+
+
+def test_an_editor_includes_library_sets_and_their_order_is_kept(signed_in, editor, url, octopus):
+    first, second = (LibraryVariableSet.objects.create(name=name) for name in ("B shared", "A shared"))
+    client = signed_in(editor)
+    client.post(url, {"action": "library_sets", "library_sets": [first.pk]})
+    client.post(url, {"action": "library_sets", "library_sets": [first.pk, second.pk]})
+    assert selectors.included_sets(octopus.project) == [first, second]
+    page = client.get(url).content.decode()
+    assert (
+        "This project includes, after its own values: <strong>B shared</strong>, <strong>A shared</strong>."
+        in page
+    )
