@@ -4,6 +4,7 @@ event or database dump. Scripts run on the built-in runner (a real subprocess)."
 
 import io
 import json
+import os
 import subprocess
 
 import pytest
@@ -123,7 +124,7 @@ def _dump() -> str:
             capture_output=True,
             text=True,
             check=True,
-            env={"PGPASSWORD": db["PASSWORD"] or "", "PATH": "/usr/bin:/bin"},
+            env={**os.environ, "PGPASSWORD": db["PASSWORD"] or ""},
         ).stdout
     return "\n".join(connection.connection.iterdump())
 
