@@ -778,8 +778,8 @@ def _fail_lost_script(step_id: int, stale: datetime) -> int:
 class Related:
     """A deployment's release (with its project) and environment, read once per task into
     every decision that needs them: the first log line, the scripts' variables, the final
-    audit event and the lifecycle's automatic deployments; and the release's variables
-    (``variables``) as they apply in the deployment's environment."""
+    audit event and the lifecycle's automatic deployments; and the release's variables as
+    they apply in the deployment's environment (substituted, passed to scripts, masked)."""
 
     def __init__(self, deployment_id: int):
         self.deployment_id = deployment_id
