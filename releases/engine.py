@@ -73,7 +73,7 @@ from relman.exceptions import Conflict, InvalidInput
 from relman.queue import enqueue_on_commit, publish
 from teams.audit import audit_record
 from teams.models import User, team_names
-from variables import resolution
+from variables import crypto, resolution
 from variables import selectors as variable_selectors
 
 logger = logging.getLogger(__name__)
@@ -251,11 +251,12 @@ def _next_step(decision: Decision, steps: list[DeploymentStep] | None) -> Runnin
             set_step_state(step, StepState.SKIPPED, skip_reason=f"Skipped because {reason}.")
             decision.log(f"{step.title} skipped because {reason}.", step=step, level=LogLevel.VERBOSE)
             continue
-        missing = decision.related.undefined(
-            release_step.instructions if release_step.kind == StepKind.MANUAL else release_step.script
+        manual = release_step.kind == StepKind.MANUAL
+        refusal = decision.related.refusal(
+            release_step.instructions if manual else release_step.script, script=not manual
         )
-        if missing:
-            _fail_undefined(decision, step, missing)
+        if refusal:
+            _fail_before_running(decision, step, refusal)
             failed = True
             continue
         if release_step.kind == StepKind.MANUAL:
@@ -426,15 +427,12 @@ class StepReporter:
         )
 
 
-def _fail_undefined(decision: Decision, step: DeploymentStep, missing: list[str]) -> None:
-    """A step that refers to a variable with no value here fails before anything runs:
-    running it with the reference left in would do something nobody wrote."""
-    names = ", ".join(f"#{{{name}}}" for name in missing)
-    environment = decision.related.environment_name()
+def _fail_before_running(decision: Decision, step: DeploymentStep, refusal: str) -> None:
+    """A step whose variables cannot be filled in fails before anything runs: running it
+    with a reference left in would do something nobody wrote."""
     set_step_state(step, StepState.FAILED, started_at=timezone.now(), finished_at=timezone.now())
     decision.log(
-        f"{step.title} refers to {names}, which has no value in {environment}; "
-        "define it for that environment or remove the reference.",
+        f"{step.title} {refusal}",
         f"== Failed: {step.title} ==",
         step=step,
         level=LogLevel.ERROR,
@@ -799,9 +797,6 @@ class Related:
         deployment.project = loaded.release.project
         deployment.environment = loaded.environment
 
-    def environment_name(self) -> str:
-        return self._load().environment.name
-
     def _resolved(self) -> dict[str, resolution.Entry]:
         """The release's variables as they apply in the deployment's environment (a script
         on the built-in runner has no target), decrypted once per task."""
@@ -827,8 +822,24 @@ class Related:
             ),
         }
 
-    def undefined(self, text: str) -> list[str]:
-        return resolution.undefined(text, self._values(shown=True)) if "#{" in text else []
+    def refusal(self, text: str, *, script: bool) -> str | None:
+        """Why ``text`` cannot have its variables filled in here, or None. A script gets
+        every value, so they are decrypted here, under the deployment's lock: a wrong key
+        fails the step before it is claimed. Text without references needs none."""
+        if not script and "#{" not in text:
+            return None
+        try:
+            values = self._values(shown=True)
+        except crypto.UnreadableValue as error:
+            return f"cannot run: {error}"
+        missing = resolution.undefined(text, values) if "#{" in text else []
+        if not missing:
+            return None
+        names = ", ".join(f"#{{{name}}}" for name in missing)
+        return (
+            f"refers to {names}, which has no value in {self._load().environment.name}; "
+            "define it for that environment or remove the reference."
+        )
 
     def substitute(self, text: str, *, shown: bool = False) -> str:
         """``text`` with its ``#{Name}`` references replaced; ``shown`` for text people read,

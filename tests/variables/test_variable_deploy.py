@@ -182,3 +182,17 @@ def test_rotating_the_key_reencrypts_values_and_release_snapshots(goodhealth, ro
     assert "Server=db-production.goodhealth.example;Password=demo-production-s3cret" in values
     snapshot = ReleaseSnapshot.objects.get()
     assert {e.value for e in snapshot.entries()} == values
+
+
+def test_a_value_the_key_cannot_decrypt_fails_the_step_before_it_runs(goodhealth, root, engine, settings):
+    with engine():
+        release = release_create(project=goodhealth.project, version="1.0.0", actor=root)
+    settings.RELMAN_ENCRYPTION_KEY = "bmV3LWtleS1mb3Itcm90YXRpb24tdGVzdHMtMDEyMzQ="
+    with engine():
+        deployment = deployment_create(release=release, environment=goodhealth.environments[0], actor=root)
+    deployment.refresh_from_db()
+    assert deployment.state == DeploymentState.FAILED
+    assert (
+        "Step 1: Build check cannot run: A sensitive value cannot be decrypted with RELMAN_ENCRYPTION_KEY "
+        "or RELMAN_ENCRYPTION_OLD_KEYS: was the key changed without rotating?"
+    ) in log(deployment)
