@@ -63,6 +63,7 @@ def setup_django(args: argparse.Namespace) -> dict[str, str]:
     env = {
         "DJANGO_SETTINGS_MODULE": "relman.settings",
         "RELMAN_SECRET_KEY": "benchmark-only-secret-key-0123456789-abcdefghijklmnop",
+        "RELMAN_ENCRYPTION_KEY": "YmVuY2htYXJrLW9ubHktZW5jcnlwdGlvbi1rZXktMDE=",
         "RELMAN_HTTPS": "0",
         "RELMAN_DATABASE_URL": args.database_url,
         "RELMAN_BROKER_URL": args.broker_url,

@@ -77,6 +77,8 @@ from relman.exceptions import Conflict, InvalidInput
 from relman.queue import enqueue_on_commit, publish
 from teams.audit import audit_record
 from teams.models import User, team_names
+from variables import crypto, resolution
+from variables import selectors as variable_selectors
 
 logger = logging.getLogger(__name__)
 
@@ -253,6 +255,14 @@ def _next_step(decision: Decision, steps: list[DeploymentStep] | None) -> Runnin
             set_step_state(step, StepState.SKIPPED, skip_reason=f"Skipped because {reason}.")
             decision.log(f"{step.title} skipped because {reason}.", step=step, level=LogLevel.VERBOSE)
             continue
+        manual = release_step.kind == StepKind.MANUAL
+        refusal = decision.related.refusal(
+            release_step.instructions if manual else release_step.script, script=not manual
+        )
+        if refusal:
+            _fail_before_running(decision, step, refusal)
+            failed = True
+            continue
         if release_step.kind == StepKind.MANUAL:
             _raise_manual_intervention(decision, step)
             return None
@@ -349,7 +359,7 @@ def _raise_manual_intervention(decision: Decision, step: DeploymentStep) -> None
         step=step,
         type=InterruptionType.MANUAL_INTERVENTION,
         title=release_step.name,
-        instructions=release_step.instructions,
+        instructions=decision.related.substitute(release_step.instructions, shown=True),
         blocks_deployments=release_step.block_deployments,
         prevent_self_approval=release_step.prevent_self_approval,
         remind_at=_next_reminder(release_step, now, sent=0),
@@ -397,12 +407,13 @@ def _run_script(step: DeploymentStep, related: Related) -> Outcome:
     as they come, and it stops when the step is no longer wanted."""
     release_step = step.release_step
     job = Job(
-        script=release_step.script,
+        script=related.substitute(release_step.script),
         variables=related.script_variables(),
         timeout_seconds=release_step.timeout_seconds,
         label=str(step.deployment_id),
+        project_variables=related.variable_environment(),
     )
-    return LocalRunner().run(job, StepReporter(step))
+    return LocalRunner().run(job, StepReporter(step, related.masker()))
 
 
 class StepReporter:
@@ -410,12 +421,18 @@ class StepReporter:
     and its heartbeat keeps the sweep away while the step is still running in an executing
     deployment (a cancelled one says no, and the runner stops the script)."""
 
-    def __init__(self, step: DeploymentStep):
+    def __init__(self, step: DeploymentStep, masker: resolution.Masker | None = None):
         self.step = step
+        self.masker = masker or resolution.Masker(())
 
     def lines(self, lines: list[tuple[str, str]]) -> None:
+        """Every sensitive value of the deployment becomes ``********`` before it is stored
+        (``resolution.Masker`` says how lines of a multi-line value are caught)."""
+        mask = self.masker.mask
         TaskLogEntry.objects.bulk_create(
-            TaskLogEntry(deployment_id=self.step.deployment_id, step=self.step, level=level, message=text)
+            TaskLogEntry(
+                deployment_id=self.step.deployment_id, step=self.step, level=level, message=mask(text)
+            )
             for level, text in lines
         )
 
@@ -425,6 +442,18 @@ class StepReporter:
                 pk=self.step.pk, state=StepState.RUNNING, deployment__state=DeploymentState.EXECUTING
             ).update(heartbeat_at=timezone.now())
         )
+
+
+def _fail_before_running(decision: Decision, step: DeploymentStep, refusal: str) -> None:
+    """A step whose variables cannot be filled in fails before anything runs: running it
+    with a reference left in would do something nobody wrote."""
+    set_step_state(step, StepState.FAILED, started_at=timezone.now(), finished_at=timezone.now())
+    decision.log(
+        f"{step.title} {refusal}",
+        f"== Failed: {step.title} ==",
+        step=step,
+        level=LogLevel.ERROR,
+    )
 
 
 def _record_script_outcome(decision: Decision, step: DeploymentStep, outcome: Outcome) -> bool:
@@ -801,11 +830,13 @@ def _fail_lost_script(step_id: int, stale: datetime) -> int:
 class Related:
     """A deployment's release (with its project) and environment, read once per task into
     every decision that needs them: the first log line, the scripts' variables, the final
-    audit event and the lifecycle's automatic deployments."""
+    audit event and the lifecycle's automatic deployments; and the release's variables as
+    they apply in the deployment's environment (substituted, passed to scripts, masked)."""
 
     def __init__(self, deployment_id: int):
         self.deployment_id = deployment_id
         self._loaded: Deployment | None = None
+        self._variables: dict[str, resolution.Entry] | None = None
 
     def _load(self) -> Deployment:
         if self._loaded is None:
@@ -819,6 +850,61 @@ class Related:
         deployment.release = loaded.release
         deployment.project = loaded.release.project
         deployment.environment = loaded.environment
+
+    def _resolved(self) -> dict[str, resolution.Entry]:
+        """The release's variables as they apply in the deployment's environment (a script
+        on the built-in runner has no target), decrypted once per task."""
+        if self._variables is None:
+            loaded = self._load()
+            entries = variable_selectors.release_entries(loaded.release_id)
+            self._variables = resolution.resolve(
+                entries, resolution.Context(environment=loaded.environment.slug)
+            )
+        return self._variables
+
+    def _values(self, *, shown: bool) -> dict[str, str]:
+        loaded = self._load()
+        resolved = self._resolved()
+        return {
+            **(resolution.shown(resolved) if shown else {n: e.value for n, e in resolved.items()}),
+            **resolution.builtins(
+                project=loaded.release.project.name,
+                version=loaded.release.version,
+                environment=loaded.environment.name,
+                deployment_id=self.deployment_id,
+                target=None,
+            ),
+        }
+
+    def refusal(self, text: str, *, script: bool) -> str | None:
+        """Why ``text`` cannot have its variables filled in here, or None. A script gets
+        every value, so they are decrypted here, under the deployment's lock: a wrong key
+        fails the step before it is claimed. Text without references needs none."""
+        if not script and "#{" not in text:
+            return None
+        try:
+            values = self._values(shown=True)
+        except crypto.UnreadableValue as error:
+            return f"cannot run: {error}"
+        missing = resolution.undefined(text, values) if "#{" in text else []
+        if not missing:
+            return None
+        names = ", ".join(f"#{{{name}}}" for name in missing)
+        return (
+            f"refers to {names}, which has no value in {self._load().environment.name}; "
+            "define it for that environment or remove the reference."
+        )
+
+    def substitute(self, text: str, *, shown: bool = False) -> str:
+        """``text`` with its ``#{Name}`` references replaced; ``shown`` for text people read,
+        where sensitive values are ``********``."""
+        return resolution.substitute(text, self._values(shown=shown)) if "#{" in text else text
+
+    def variable_environment(self) -> dict[str, str]:
+        return resolution.script_environment(self._resolved())
+
+    def masker(self) -> resolution.Masker:
+        return resolution.Masker(e.value for e in self._resolved().values() if e.sensitive)
 
     def script_variables(self) -> dict[str, str]:
         """The ``RELMAN_*`` variables every script step of the deployment gets."""

@@ -20,7 +20,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -36,6 +36,9 @@ class Job:
     timeout_seconds: int
     # Names the job's scratch folder, so an operator can tell whose it is.
     label: str
+    # The release's variables as RELMAN_VAR_<NAME> environment variables, sensitive ones
+    # in plain text: a runner passes them to this job's script only.
+    project_variables: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -84,6 +87,7 @@ class LocalRunner:
             "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
             "LANG": os.environ.get("LANG", "C.UTF-8"),
             **job.variables,
+            **job.project_variables,
         }
         with tempfile.TemporaryDirectory(prefix=f"relman-{job.label}-") as workdir:
             env["HOME"] = workdir

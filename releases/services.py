@@ -28,6 +28,7 @@ from teams.choices import Role
 from teams.models import User
 from teams.permissions import can_deploy
 from teams.scoping import has_role
+from variables import services as variables_services
 
 VERSION_MAX_LENGTH = 100
 
@@ -38,7 +39,7 @@ VERSION_MAX_LENGTH = 100
 def release_create(
     *, project: Project, version: str, notes: str = "", actor: User | None, source_ip: str | None = None
 ) -> Release:
-    """Creates a release with a snapshot of the project's process as it is now.
+    """Creates a release with a snapshot of the project's process and variables as they are now.
 
     Refuses: no release_creator role (403), a disabled project (409), an empty, overlong
     or duplicate version, overlong notes (400).
@@ -60,6 +61,7 @@ def release_create(
         with transaction.atomic():
             release = Release.objects.create(project=project, version=version, notes=notes, created_by=actor)
             _snapshot_process(release)
+            variables_services.release_snapshot(release)
             audit_record(
                 actor=actor,
                 action="release.created",

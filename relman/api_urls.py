@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("releases.api.urls")),
     path("", include("notifications.api.urls")),
     path("", include("insights.api.urls")),
+    path("", include("variables.api.urls")),
     path(
         "schema/",
         SpectacularAPIView.as_view(

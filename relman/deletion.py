@@ -60,6 +60,10 @@ USES: dict[str, Use] = {
         "is responsible for {}", prefetch=("release_step__release__project",)
     ),
     "releases.InterruptionResponsibleTeam.team": Use("is responsible for {}", prefetch=("interruption",)),
+    "variables.VariableEnvironment.environment": Use(
+        "is in the scope of the variables {}", prefetch=("variable__project", "variable__library_set")
+    ),
+    "variables.ProjectLibrarySet.library_set": Use("is included by the projects {}", name="{row.project}"),
     "teams.RoleGrantProjectGroup.project_group": Use(
         "is in the scope of role grants of {}", name="{row.role_grant.team}", prefetch=("role_grant__team",)
     ),

@@ -28,6 +28,8 @@ from releases.models import Deployment, DeploymentStep, Interruption, Release
 from releases.services import release_create
 from teams.choices import Role
 from teams.models import RoleGrant, Team, User
+from variables import crypto
+from variables.models import Variable
 
 DEMO_PASSWORD = "relman-demo"
 
@@ -157,7 +159,8 @@ def octopus_demo(password: str | None = DEMO_PASSWORD) -> Demo:
 @transaction.atomic
 def goodhealth_demo(password: str | None = DEMO_PASSWORD) -> Demo:
     """Team Admin (admin-ops); Integration → Testing (automatic) → Production; the
-    "GoodHealth" pipeline with a manual "Migrate Data" step in Integration only."""
+    "GoodHealth" pipeline with a manual "Migrate Data" step in Integration only, and a
+    sensitive ConnectionString per environment that its Deploy step uses."""
     group = ProjectGroup.default()
     admin_ops = _user("admin-ops", "Admin Ops", password=password)
     admin_team = _team(
@@ -190,7 +193,10 @@ def goodhealth_demo(password: str | None = DEMO_PASSWORD) -> Demo:
             name="Build check",
             position=1,
             kind=StepKind.SCRIPT,
-            script='echo "Checking build of $RELMAN_PROJECT $RELMAN_RELEASE_VERSION for $RELMAN_ENVIRONMENT"\n',
+            script=(
+                'echo "Checking build of $RELMAN_PROJECT $RELMAN_RELEASE_VERSION for $RELMAN_ENVIRONMENT"\n'
+                'echo "Database: #{ConnectionString}"\n'
+            ),
             timeout_seconds=60,
         )
         migrate = Step.objects.create(
@@ -211,9 +217,21 @@ def goodhealth_demo(password: str | None = DEMO_PASSWORD) -> Demo:
             name="Deploy",
             position=3,
             kind=StepKind.SCRIPT,
-            script='echo "Deploying $RELMAN_PROJECT $RELMAN_RELEASE_VERSION to $RELMAN_ENVIRONMENT"\n',
+            script=(
+                'echo "Deploying $RELMAN_PROJECT $RELMAN_RELEASE_VERSION to $RELMAN_ENVIRONMENT"\n'
+                'echo "Connecting to #{ConnectionString}"\n'
+            ),
             timeout_seconds=120,
         )
+        # Sensitive, so the steps' logs show it as ********.
+        for environment in (integration, testing, production):
+            secret = (
+                f"Server=db-{environment.slug}.goodhealth.example;Password=demo-{environment.slug}-s3cret"
+            )
+            variable = Variable.objects.create(
+                project=project, name="ConnectionString", sensitive=True, ciphertext=crypto.encrypt(secret)
+            )
+            variable.environments.add(environment)
     return Demo(
         users={"admin-ops": admin_ops}, project=project, environments=[integration, testing, production]
     )

@@ -5,6 +5,8 @@ Celery broker under ``var/``. Production sets RELMAN_DATABASE_URL (PostgreSQL) a
 RELMAN_BROKER_URL (Redis).
 """
 
+import base64
+import hashlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -46,6 +48,7 @@ INSTALLED_APPS = [
     "releases",
     "notifications",
     "insights",
+    "variables",
 ]
 
 MIDDLEWARE = [
@@ -385,3 +388,17 @@ RELMAN_BASE_URL = env_str("RELMAN_BASE_URL", "http://127.0.0.1:8000").rstrip("/"
 RELMAN_REMINDER_LIMIT = env_int("RELMAN_REMINDER_LIMIT", 3)
 # Seconds one mail or webhook call may take before it counts as a failed attempt.
 RELMAN_NOTIFICATION_TIMEOUT_SECONDS = env_int("RELMAN_NOTIFICATION_TIMEOUT_SECONDS", 10)
+# Sensitive variable values are encrypted with this Fernet key (variables/crypto.py). While
+# rotating, the previous keys go in RELMAN_ENCRYPTION_OLD_KEYS until `manage.py
+# rotate_encryption_key` has re-encrypted every value.
+RELMAN_ENCRYPTION_KEY = env_str("RELMAN_ENCRYPTION_KEY")
+RELMAN_ENCRYPTION_OLD_KEYS = env_list("RELMAN_ENCRYPTION_OLD_KEYS", [])
+# Debug mode without a key encrypts with one derived from SECRET_KEY; a system check says so.
+RELMAN_ENCRYPTION_KEY_DERIVED = not RELMAN_ENCRYPTION_KEY
+if RELMAN_ENCRYPTION_KEY_DERIVED:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "RELMAN_ENCRYPTION_KEY must be set unless RELMAN_DEBUG=1; generate one with "
+            '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`.'
+        )
+    RELMAN_ENCRYPTION_KEY = base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()

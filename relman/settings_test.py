@@ -6,6 +6,8 @@ import os
 
 os.environ.setdefault("RELMAN_SECRET_KEY", "relman-tests-only-secret-key-0123456789-abcdefghij")
 os.environ.setdefault("RELMAN_HTTPS", "0")
+# A fixed test key (Fernet.generate_key()), so worker processes decrypt what tests wrote.
+os.environ.setdefault("RELMAN_ENCRYPTION_KEY", "kN0b3q7wJ5c0o8rP2m3xQ9v1Y4t6u8i0a2s4d6f8g0h=")
 
 from relman.env import env_redis_url  # noqa: E402
 from relman.settings import *  # noqa: E402,F403

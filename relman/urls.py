@@ -18,4 +18,5 @@ urlpatterns = [
     path("projects/", include("processes.urls")),
     path("", include("notifications.urls")),
     path("", include("insights.urls")),
+    path("projects/", include("variables.urls")),
 ]

@@ -32,6 +32,8 @@ from teams.audit import audit_record
 from teams.choices import Role
 from teams.models import ApiKey, AuditEvent, RoleGrant, Team, User
 from teams.services import api_key_create
+from variables.models import LibraryVariableSet
+from variables.services import VariableSpec, library_set_create
 
 # A changelist costs a fixed number of queries (session, user, counts, rows, filter
 # choices, date hierarchy) whatever the number of rows; a per-row query would exceed this.
@@ -50,6 +52,9 @@ class Rows:
     deployment: Deployment
     interruption: Interruption
     api_key: ApiKey
+
+
+ADMIN_SECRET = "admin-held-secret-7"
 
 
 def _make_rows(suffix: str = "") -> Rows:
@@ -141,6 +146,13 @@ def _make_rows(suffix: str = "") -> Rows:
         event=event, channel="webhook", webhook=webhook, state="failed", attempts=1
     )
     Attempt.objects.create(delivery=delivery, number=1, status_code=500, error="The receiver answered 500.")
+    library_set_create(
+        name=f"Shared{suffix}",
+        variables=[
+            VariableSpec("Smtp.Password", ADMIN_SECRET, sensitive=True, environments=environments[2:])
+        ],
+        actor=None,
+    )
     return Rows(
         environments=environments,
         lifecycle=lifecycle,
@@ -930,3 +942,35 @@ def test_team_responsible_for_a_step_is_not_deleted(admin_client, rows):
 
     assert Team.objects.filter(pk=rows.team.pk).exists()
     assert "DBA Team is responsible for" in response.content.decode()
+
+
+def test_a_library_set_saved_in_the_admin_keeps_a_secret_left_empty_and_never_shows_it(admin_client, rows):
+    library_set = LibraryVariableSet.objects.get()
+    variable = library_set.variables.get()
+    url = _url(LibraryVariableSet, "change", library_set.pk)
+    page = admin_client.get(url).content.decode()
+    assert ADMIN_SECRET not in page
+    response = admin_client.post(
+        url,
+        {
+            "name": "Shared mail",
+            "description": "",
+            **_inline_management("variables", 2, initial=1),
+            "variables-0-id": variable.pk,
+            "variables-0-library_set": library_set.pk,
+            "variables-0-name": "Smtp.Password",
+            "variables-0-new_value": "",
+            "variables-0-sensitive": "on",
+            "variables-0-environments": [rows.environments[2].pk],
+            "variables-1-library_set": library_set.pk,
+            "variables-1-name": "Smtp.Host",
+            "variables-1-new_value": "smtp.example.com",
+            "variables-1-roles": "mail, web",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()
+    password, host = (library_set.variables.get(name=n) for n in ("Smtp.Password", "Smtp.Host"))
+    assert password.plain_value() == ADMIN_SECRET
+    assert host.value == "smtp.example.com" and host.roles == ["mail", "web"]
+    event = AuditEvent.objects.get(action="library_set.updated")
+    assert ADMIN_SECRET not in str(event.changes)

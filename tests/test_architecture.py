@@ -8,9 +8,18 @@ from pathlib import Path
 import grimp
 import pytest
 
-PACKAGES = ("relman", "teams", "lifecycles", "processes", "releases", "notifications", "insights")
+PACKAGES = (
+    "relman",
+    "teams",
+    "lifecycles",
+    "processes",
+    "releases",
+    "notifications",
+    "insights",
+    "variables",
+)
 # Insights only reads: it has no services.
-WRITING_APPS = ("teams", "lifecycles", "processes", "releases", "notifications")
+WRITING_APPS = ("teams", "lifecycles", "processes", "releases", "notifications", "variables")
 
 
 @pytest.fixture(scope="module")

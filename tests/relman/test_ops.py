@@ -320,6 +320,7 @@ def test_log_format_json_configures_every_line_as_json(tmp_path):
         **{key: value for key, value in os.environ.items() if not key.startswith("RELMAN_")},
         "DJANGO_SETTINGS_MODULE": "relman.settings",
         "RELMAN_SECRET_KEY": "log-format-test-secret-key-0123456789-abcdefghijkl",
+        "RELMAN_ENCRYPTION_KEY": "bG9nLWZvcm1hdC10ZXN0LWVuY3J5cHRpb24ta2V5LTE=",
         "RELMAN_VAR_DIR": str(tmp_path),
         "RELMAN_LOG_FORMAT": "json",
     }

@@ -6,6 +6,7 @@ import secrets
 import subprocess
 import sys
 
+from cryptography.fernet import Fernet
 from django.conf import settings
 from django.urls import reverse
 
@@ -71,6 +72,7 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
     env.update(
         DJANGO_SETTINGS_MODULE="relman.settings",
         RELMAN_SECRET_KEY=secrets.token_urlsafe(50),
+        RELMAN_ENCRYPTION_KEY=Fernet.generate_key().decode(),
         RELMAN_ALLOWED_HOSTS="relman.example.com",
         RELMAN_VAR_DIR=str(tmp_path),
     )
