@@ -17,6 +17,7 @@ from notifications import outbox
 from notifications.choices import DEPLOYMENT_EVENTS, EventKind, WebhookFormat
 from notifications.models import Delivery, EmailPreference, Event, Webhook
 from processes.models import Project
+from relman import crypto
 from relman.exceptions import InvalidInput, PermissionRefused
 from teams.audit import audit_record
 from teams.models import User
@@ -208,3 +209,13 @@ def email_preference_set(*, user: User, enabled: bool, actor: User, source_ip: s
         changes={"enabled": [not enabled, enabled]},
         source_ip=source_ip,
     )
+
+
+def webhook_secrets_rotate() -> int:
+    """Re-encrypts every webhook's secret with the current RELMAN_ENCRYPTION_KEY (part of
+    ``manage.py rotate_encryption_key``); returns how many it rewrote."""
+    webhooks = list(Webhook.objects.select_for_update().only("pk", "encrypted_secret"))
+    for webhook in webhooks:
+        webhook.encrypted_secret = crypto.rotate(webhook.encrypted_secret)
+    Webhook.objects.bulk_update(webhooks, ["encrypted_secret"], batch_size=500)
+    return len(webhooks)

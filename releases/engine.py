@@ -73,11 +73,12 @@ from releases.models import (
     TaskLogEntry,
 )
 from releases.runner import Job, LocalRunner, Outcome
+from relman import crypto
 from relman.exceptions import Conflict, InvalidInput
 from relman.queue import enqueue_on_commit, publish
 from teams.audit import audit_record
 from teams.models import User, team_names
-from variables import crypto, resolution
+from variables import resolution
 from variables import selectors as variable_selectors
 
 logger = logging.getLogger(__name__)

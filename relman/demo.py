@@ -26,9 +26,9 @@ from releases.choices import (
 )
 from releases.models import Deployment, DeploymentStep, Interruption, Release
 from releases.services import release_create
+from relman import crypto
 from teams.choices import Role
 from teams.models import RoleGrant, Team, User
-from variables import crypto
 from variables.models import Variable
 
 DEMO_PASSWORD = "relman-demo"

@@ -1,6 +1,6 @@
 from django.db import models
 
-from variables import crypto
+from relman import crypto
 from variables.resolution import Entry
 
 

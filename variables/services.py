@@ -13,6 +13,7 @@ from django.db import transaction
 
 from lifecycles.models import Environment
 from processes.models import Project
+from relman import crypto
 from relman.deletion import delete_or_refuse
 from relman.exceptions import InvalidInput, PermissionRefused
 from teams.audit import audit_record
@@ -20,7 +21,7 @@ from teams.choices import Role
 from teams.models import User
 from teams.permissions import require_superuser
 from teams.scoping import has_role
-from variables import crypto, resolution, selectors
+from variables import resolution, selectors
 from variables.models import (
     LibraryVariableSet,
     ProjectLibrarySet,

@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.db import connection
 from rest_framework.test import APIClient
 
+from notifications.services import webhook_create
 from processes.models import Step
 from releases.choices import DeploymentState, StepState
 from releases.models import Interruption, TaskLogEntry
@@ -169,15 +170,18 @@ def test_the_demo_secret_is_nowhere_in_the_database_the_api_the_log_or_the_audit
     assert not TaskLogEntry.objects.filter(message__contains="s3cret").exists()
 
 
-def test_rotating_the_key_reencrypts_values_and_release_snapshots(goodhealth, root, settings):
+def test_rotating_the_key_reencrypts_values_release_snapshots_and_webhook_secrets(goodhealth, root, settings):
     release_create(project=goodhealth.project, version="1.0.0", actor=root)
+    webhook, secret = webhook_create(name="Chat", url="https://hooks.example.com/relman", actor=root)
     old = settings.RELMAN_ENCRYPTION_KEY
     settings.RELMAN_ENCRYPTION_KEY = "bmV3LWtleS1mb3Itcm90YXRpb24tdGVzdHMtMDEyMzQ="
     settings.RELMAN_ENCRYPTION_OLD_KEYS = [old]
     out = io.StringIO()
     call_command("rotate_encryption_key", stdout=out)
-    assert out.getvalue() == "Re-encrypted 3 sensitive values and 1 release snapshots.\n"
+    assert out.getvalue() == "Re-encrypted 3 sensitive values, 1 release snapshots and 1 webhook secrets.\n"
     settings.RELMAN_ENCRYPTION_OLD_KEYS = []
+    webhook.refresh_from_db()
+    assert webhook.secret == secret
     values = {v.plain_value() for v in Variable.objects.filter(name="ConnectionString")}
     assert "Server=db-production.goodhealth.example;Password=demo-production-s3cret" in values
     snapshot = ReleaseSnapshot.objects.get()
@@ -193,6 +197,6 @@ def test_a_value_the_key_cannot_decrypt_fails_the_step_before_it_runs(goodhealth
     deployment.refresh_from_db()
     assert deployment.state == DeploymentState.FAILED
     assert (
-        "Step 1: Build check cannot run: A sensitive value cannot be decrypted with RELMAN_ENCRYPTION_KEY "
+        "Step 1: Build check cannot run: A stored secret cannot be decrypted with RELMAN_ENCRYPTION_KEY "
         "or RELMAN_ENCRYPTION_OLD_KEYS: was the key changed without rotating?"
     ) in log(deployment)

@@ -13,7 +13,7 @@ from django.conf import settings
 from notifications.channels.base import Result, Transport
 from notifications.choices import KEPT_RESPONSE_CHARS, MAX_RESPONSE_BYTES, EventKind, WebhookFormat
 from notifications.models import Delivery
-from relman.crypto import UndecryptableSecret
+from relman.crypto import UnreadableValue
 
 INTERRUPTION_EVENTS = {
     EventKind.INTERRUPTION_RAISED,
@@ -78,7 +78,7 @@ class WebhookTransport(Transport):
         raw = encode(self.delivery)
         try:
             secret = webhook.secret
-        except UndecryptableSecret as exc:
+        except UnreadableValue as exc:
             return Result(succeeded=False, error=str(exc))
         headers = {
             "Content-Type": "application/json",
