@@ -1,3 +1,4 @@
+from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -29,9 +30,22 @@ class VersionField(serializers.CharField):
     states the same rule for clients and generators."""
 
 
+def notes_field() -> serializers.CharField:
+    """Markdown notes within RELMAN_NOTES_MAX_LENGTH, a limit the schema states as maxLength."""
+    limit = settings.RELMAN_NOTES_MAX_LENGTH
+    return serializers.CharField(
+        allow_blank=True,
+        default="",
+        trim_whitespace=False,
+        max_length=limit,
+        error_messages={"max_length": f"Notes are limited to {limit:,} characters."},
+        help_text=f"Markdown, at most {limit:,} characters.",
+    )
+
+
 class ReleaseCreateSerializer(serializers.Serializer):
     version = VersionField(help_text="Unique in the project, no spaces, e.g. 1.4.0.")
-    notes = serializers.CharField(allow_blank=True, default="", trim_whitespace=False, help_text="Markdown.")
+    notes = notes_field()
 
 
 class DeploymentRefSerializer(serializers.ModelSerializer):
@@ -203,6 +217,4 @@ class InterruptionSubmitSerializer(serializers.Serializer):
         default="",
         help_text="For a guided failure.",
     )
-    notes = serializers.CharField(
-        allow_blank=True, default="", trim_whitespace=False, help_text="Markdown, at most 20,000 characters."
-    )
+    notes = notes_field()

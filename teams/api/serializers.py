@@ -1,7 +1,6 @@
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-from rest_framework.validators import UniqueValidator
 
 from lifecycles.api.fields import EnvironmentSlugField
 from processes.api.fields import ProjectGroupIdField, ProjectSlugField
@@ -43,13 +42,12 @@ class UserSerializer(serializers.ModelSerializer):
 class UserCreateSerializer(serializers.Serializer):
     username = serializers.CharField(
         max_length=150,
-        validators=[
-            UnicodeUsernameValidator(),
-            UniqueValidator(User.objects.all(), lookup="iexact", message="A user with this username exists."),
-        ],
+        # A username already taken is the service's 409, as every duplicate is.
+        validators=[UnicodeUsernameValidator()],
     )
     display_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
-    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    # No default: the schema would declare "" as one, which is not an email address.
+    email = serializers.EmailField(required=False, allow_blank=True)
     password = serializers.CharField(
         write_only=True,
         required=False,
