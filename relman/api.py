@@ -224,7 +224,11 @@ def document_errors(result: dict, generator, request, public) -> dict:
                 statuses.append("415")
             responses = operation.setdefault("responses", {})
             for status_code in statuses:
-                responses.setdefault(status_code, {"description": ERROR_DESCRIPTIONS[status_code], "content": error})
+                responses.setdefault(status_code, {"description": ERROR_DESCRIPTIONS[status_code]})
+            for status_code, response in responses.items():
+                if status_code.startswith("4"):
+                    # JSON whatever the endpoint's other formats: a refusal is never a document.
+                    response["content"] = error
             if "429" in responses:
                 responses["429"]["headers"] = retry_after
             operation["responses"] = dict(sorted(responses.items()))
