@@ -16,6 +16,8 @@ class EnvironmentSerializer(serializers.ModelSerializer):
         model = Environment
         fields = ["id", "name", "slug", "description", "sort_order"]
         read_only_fields = ["id"]
+        # A name already taken is the service's 409 duplicate_name, as every duplicate is.
+        extra_kwargs = {"name": {"validators": []}}
 
 
 class PhaseEnvironmentSerializer(serializers.Serializer):
@@ -59,6 +61,8 @@ class LifecycleSerializer(serializers.ModelSerializer):
         model = Lifecycle
         fields = ["id", "name", "description", "phases"]
         read_only_fields = ["id"]
+        # A name already taken is the service's 409 duplicate_name, as every duplicate is.
+        extra_kwargs = {"name": {"validators": []}}
 
     def validate_phases(self, phases: list[dict]) -> list[PhaseSpec]:
         specs = [

@@ -87,6 +87,8 @@ class TeamSerializer(serializers.ModelSerializer):
         model = Team
         fields = ["id", "name", "description", "members", "roles"]
         read_only_fields = ["id"]
+        # A name already taken is the service's 409 duplicate_name, as every duplicate is.
+        extra_kwargs = {"name": {"validators": []}}
 
 
 # --- the caller -----------------------------------------------------------------------------

@@ -35,7 +35,11 @@ def differences(one: dict, other: dict) -> list[str]:
         for section in ("paths", "components")
         for name in sorted(set(one[section]) | set(other[section]))
         if one[section].get(name) != other[section].get(name)
-    ] + [key for key in sorted(set(one) | set(other) - {"paths", "components"}) if one.get(key) != other.get(key)]
+    ] + [
+        key
+        for key in sorted(set(one) | set(other) - {"paths", "components"})
+        if one.get(key) != other.get(key)
+    ]
 
 
 def test_served_exported_and_committed_schemas_are_one_document(db, api, sarah, committed, tmp_path):
@@ -78,7 +82,10 @@ def test_every_operation_declares_its_refusals_in_the_error_model(committed):
             assert {"400", "415"} <= set(refusals), name
     error = committed["components"]["schemas"]["Error"]
     assert error["required"] == ["code", "detail"]
-    assert error["properties"]["errors"]["additionalProperties"] == {"type": "array", "items": {"type": "string"}}
+    assert error["properties"]["errors"]["additionalProperties"] == {
+        "type": "array",
+        "items": {"type": "string"},
+    }
 
 
 def test_request_models_leave_out_read_only_fields(committed):
