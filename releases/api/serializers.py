@@ -24,7 +24,9 @@ class ReleaseSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-@extend_schema_field({"type": "string", "pattern": r"^\S+$", "maxLength": VERSION_MAX_LENGTH})
+@extend_schema_field(
+    {"type": "string", "pattern": r"^\S+$", "maxLength": VERSION_MAX_LENGTH, "examples": ["1.4.0"]}
+)
 class VersionField(serializers.CharField):
     """A release version. The service checks it (and says what is wrong); the schema
     states the same rule for clients and generators."""
