@@ -20,11 +20,11 @@ from teams import permissions
     ),
     create=extend_schema(
         summary="Create a project (superuser)",
-        responses={201: ProjectSerializer, **error_responses(400, 403)},
+        responses={201: ProjectSerializer, **error_responses(400, 403, 409)},
     ),
     partial_update=extend_schema(
         summary="Change a project (project editor)",
-        responses={200: ProjectSerializer, **error_responses(400, 403, 404)},
+        responses={200: ProjectSerializer, **error_responses(400, 403, 404, 409)},
     ),
 )
 class ProjectViewSet(
