@@ -20,7 +20,9 @@ class UserSerializer(serializers.ModelSerializer):
 
     teams = TeamIdField(many=True, read_only=True)
     # Not read-only, so the schema leaves them out of "required": they are absent for most.
-    email = serializers.EmailField(required=False, help_text="Shown to superusers only.")
+    email = serializers.EmailField(
+        required=False, allow_blank=True, help_text="Shown to superusers only; empty when not set."
+    )
     is_superuser = serializers.BooleanField(required=False, help_text="Shown to superusers only.")
 
     PRIVATE_FIELDS = ("email", "is_superuser")
