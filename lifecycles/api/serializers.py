@@ -11,6 +11,11 @@ class EnvironmentSerializer(serializers.ModelSerializer):
     slug = serializers.SlugField(
         max_length=100, required=False, help_text="Made from the name when omitted on creation."
     )
+    # Declared with the range every database holds: the model field's own range is the
+    # database's (64-bit on SQLite), which would make the schema differ between them.
+    sort_order = serializers.IntegerField(
+        min_value=-(2**31), max_value=2**31 - 1, required=False, help_text="Lower sorts first."
+    )
 
     class Meta:
         model = Environment
