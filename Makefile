@@ -17,7 +17,7 @@ ifeq ($(strip $(RELMAN_CHROMIUM)),)
 BROWSER_SELECTION := -m "not browser"
 endif
 
-.PHONY: venv run migrate test test-browser lint clean
+.PHONY: venv run migrate schema test test-browser lint clean
 
 venv: $(STAMP)
 
@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml
 
 # Development mode (RELMAN_DEBUG=1, plain HTTP): works with nothing configured. var/ (not
 # in git) holds the SQLite database, the filesystem broker and beat's schedule.
-run migrate: export RELMAN_DEBUG ?= 1
+run migrate schema: export RELMAN_DEBUG ?= 1
 
 # serve --prepare-only creates var/ (with the broker's folders) and migrates, so that the
 # deployments seed_demo starts wait in the broker until serve's worker picks them up.
@@ -48,6 +48,11 @@ run: venv
 migrate: venv
 	mkdir -p "$${RELMAN_VAR_DIR:-var}"
 	$(BIN)/python manage.py migrate --noinput
+
+# The API's OpenAPI document, committed so that clients can be generated without a
+# server and so that a change to the API shows in review; a test fails when it drifts.
+schema: venv
+	$(BIN)/python manage.py spectacular --format openapi-json --validate --fail-on-warn --file docs/openapi.json
 
 # SQLite and the filesystem broker by default; PostgreSQL and Redis when
 # RELMAN_TEST_DATABASE_URL / RELMAN_TEST_BROKER_URL are set.

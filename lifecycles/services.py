@@ -15,7 +15,7 @@ from django.utils.text import slugify
 from lifecycles.choices import PhaseRule
 from lifecycles.models import Environment, Lifecycle, Phase, PhaseEnvironment
 from relman.deletion import delete_or_refuse
-from relman.exceptions import InvalidInput
+from relman.exceptions import Conflict, InvalidInput
 from relman.updates import apply_changes
 from relman.validation import check_name_and_slug_free
 from teams.audit import audit_record
@@ -37,8 +37,8 @@ def environment_create(
 ) -> Environment:
     """Creates an environment; without a slug, one is made from the name.
 
-    Refuses: an actor who is not a superuser (403); an empty name, a name or slug already
-    taken (400).
+    Refuses: an actor who is not a superuser (403); an empty name (400), a name or slug already
+    taken (409).
     """
     require_superuser(actor, "create environments")
     name = name.strip()
@@ -71,7 +71,7 @@ def environment_update(
 ) -> Environment:
     """Changes what is given (None: unchanged).
 
-    Refuses: an actor who is not a superuser (403); a name or slug already taken (400).
+    Refuses: an actor who is not a superuser (403); a name or slug already taken (409).
     """
     require_superuser(actor, "change environments")
     wanted = {"name": name, "slug": slug, "description": description, "sort_order": sort_order}
@@ -193,7 +193,7 @@ def lifecycle_create(
 ) -> Lifecycle:
     """Creates a lifecycle with its phases in the order given.
 
-    Refuses: an actor who is not a superuser (403); a name already taken, or phases that
+    Refuses: an actor who is not a superuser (403); a name already taken (409), or phases that
     ``lifecycle_phase_errors`` rejects (400).
     """
     require_superuser(actor, "create lifecycles")
@@ -226,7 +226,7 @@ def lifecycle_update(
     read their lifecycle live, so existing releases follow the new phases from now on;
     deployments that happened stay.
 
-    Refuses: an actor who is not a superuser (403); a name already taken, or phases that
+    Refuses: an actor who is not a superuser (403); a name already taken (409), or phases that
     ``lifecycle_phase_errors`` rejects (400).
     """
     require_superuser(actor, "change lifecycles")
@@ -298,7 +298,7 @@ def _check_lifecycle_name(name: str, *, exclude_pk: int | None) -> None:
     if not name:
         raise InvalidInput("A lifecycle needs a name.", code="name_required")
     if Lifecycle.objects.filter(name__iexact=name).exclude(pk=exclude_pk).exists():
-        raise InvalidInput(f"A lifecycle named {name} already exists.", code="duplicate_name")
+        raise Conflict(f"A lifecycle named {name} already exists.", code="duplicate_name")
 
 
 def _check_phases(phases: Sequence[PhaseSpec]) -> None:

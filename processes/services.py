@@ -20,7 +20,7 @@ from lifecycles.models import Environment, Lifecycle
 from processes.choices import DEFAULT_PROJECT_GROUP, DEFAULT_SCRIPT_TIMEOUT_SECONDS, RunCondition, StepKind
 from processes.models import Project, ProjectGroup, Step
 from relman.deletion import delete_or_refuse
-from relman.exceptions import InvalidInput, PermissionRefused
+from relman.exceptions import Conflict, InvalidInput, PermissionRefused
 from relman.updates import apply_changes
 from relman.validation import check_name_and_slug_free
 from teams import permissions
@@ -42,8 +42,8 @@ def project_group_create(
 ) -> ProjectGroup:
     """Creates a project group.
 
-    Refuses: an actor who is not a superuser (403); an empty name or one already taken in
-    any case (400).
+    Refuses: an actor who is not a superuser (403); an empty name (400) or one already taken in
+    any case (409).
     """
     permissions.require_superuser(actor, "create project groups")
     name = name.strip()
@@ -70,8 +70,8 @@ def project_group_update(
 ) -> ProjectGroup:
     """Changes what is given (None: unchanged); changing nothing writes nothing.
 
-    Refuses: an actor who is not a superuser (403); an empty name or one already taken in
-    any case (400).
+    Refuses: an actor who is not a superuser (403); an empty name (400) or one already taken in
+    any case (409).
     """
     permissions.require_superuser(actor, "change project groups")
     wanted = {"name": name.strip() if name is not None else None, "description": description}
@@ -110,7 +110,7 @@ def _check_project_group_name(name: str, *, exclude_pk: int | None) -> None:
     if not name:
         raise InvalidInput("A project group needs a name.", code="name_required")
     if ProjectGroup.objects.filter(name__iexact=name).exclude(pk=exclude_pk).exists():
-        raise InvalidInput(f"A project group named {name} already exists.", code="duplicate_name")
+        raise Conflict(f"A project group named {name} already exists.", code="duplicate_name")
 
 
 # --- projects ---------------------------------------------------------------------------
@@ -132,7 +132,7 @@ def project_create(
     """Creates a project with an empty process; without a group it goes to the Default
     Project Group, without a slug one is made from the name.
 
-    Refuses: an actor who is not a superuser (403); a name or slug already taken (400).
+    Refuses: an actor who is not a superuser (403); a name or slug already taken (409).
     """
     if actor is not None and not (actor.is_active and actor.is_superuser):
         raise PermissionRefused("Only superusers may create projects.")
@@ -177,7 +177,7 @@ def project_update(
     releases from now on.
 
     Refuses: an actor without the project editor role on the project (403); a name or
-    slug already taken (400).
+    slug already taken (409).
     """
     if actor is not None and not permissions.can_edit_process(actor, project):
         raise PermissionRefused(f"You need the project editor role on {project} to change it.")

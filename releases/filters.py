@@ -1,4 +1,4 @@
-"""FilterSets of the API's deployment and interruption lists.
+"""FilterSets of the API's release, deployment and interruption lists.
 
 No page filters these lists yet: My tasks shows what ``?mine=true`` selects, through the same
 selector (``interruption_list_actionable``), and the dashboard's group, project and
@@ -9,7 +9,7 @@ from django import forms
 from django_filters import rest_framework as filters
 
 from releases.choices import DeploymentState
-from releases.models import Deployment, Interruption
+from releases.models import Deployment, Interruption, Release
 from releases.selectors import interruption_list_actionable
 
 # Ids are 64-bit signed integers in every database Relman runs on.
@@ -26,6 +26,14 @@ class IdFilter(filters.NumberFilter):
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", MAX_ID)
         super().__init__(*args, **kwargs)
+
+
+class ReleaseFilter(filters.FilterSet):
+    version = filters.CharFilter(help_text="Exactly this version: a pipeline finds its release by it.")
+
+    class Meta:
+        model = Release
+        fields = ["version"]
 
 
 class DeploymentFilter(filters.FilterSet):

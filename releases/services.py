@@ -41,8 +41,8 @@ def release_create(
 ) -> Release:
     """Creates a release with a snapshot of the project's process and variables as they are now.
 
-    Refuses: no release_creator role (403), a disabled project (409), an empty, overlong
-    or duplicate version, overlong notes (400).
+    Refuses: no release_creator role (403), a disabled project or a duplicate version
+    (409), an empty or overlong version, overlong notes (400).
     """
     version = (version or "").strip()
     if actor is not None and not has_role(actor, Role.RELEASE_CREATOR, project):
@@ -73,7 +73,7 @@ def release_create(
             engine.deploy_automatic(release)
     except IntegrityError:
         if Release.objects.filter(project=project, version=version).exists():
-            raise InvalidInput(
+            raise Conflict(
                 f"{project} already has a release {version}; choose another version.",
                 code="duplicate_version",
             ) from None

@@ -1,5 +1,5 @@
-"""Shared API plumbing: pagination, the error format ``{"detail", "code"}`` and its
-schema, the permission classes for configuration, and the YAML document format."""
+"""Shared API plumbing: pagination, the error model ``{"detail", "code", "errors"?}`` and
+its schema, the permission classes for configuration, and the YAML document format."""
 
 import io
 import json
@@ -12,6 +12,7 @@ from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, parsers, permissions, renderers, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.utils import encoders
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -25,9 +26,11 @@ class Pagination(PageNumberPagination):
 
 
 def exception_handler(exc, context):
-    """Domain refusals become 400/403/409 with ``{"detail", "code"}``, as does a body over
-    DATA_UPLOAD_MAX_MEMORY_SIZE (raised when a view reads ``request.data``); DRF's own errors
-    keep their status and gain a ``code``; field errors keep DRF's usual shape."""
+    """Every refusal is one shape, ``{"detail", "code", "errors"?}`` (``ErrorSerializer``).
+
+    Domain refusals become 400/403/409, as does a body over DATA_UPLOAD_MAX_MEMORY_SIZE
+    (raised when a view reads ``request.data``); DRF's own errors keep their status and gain
+    a ``code``; invalid input is 400 ``invalid`` with its field errors under ``errors``."""
     if isinstance(exc, DomainError):
         return Response({"detail": exc.message, "code": exc.code}, status=exc.status_code)
     if isinstance(exc, RequestDataTooBig):
@@ -50,45 +53,72 @@ def exception_handler(exc, context):
         detail = response.data["detail"]
         response.data = {"detail": str(detail), "code": getattr(detail, "code", "error")}
     elif response.status_code == status.HTTP_400_BAD_REQUEST:
-        errors = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
-        response.data = {**errors, "detail": _first_message(errors), "code": "invalid"}
+        errors = field_errors(response.data)
+        field, messages = next(iter(errors.items()), (NON_FIELD, ["Invalid input."]))
+        detail = messages[0] if field == NON_FIELD else f"{field}: {messages[0]}"
+        response.data = {"detail": detail, "code": "invalid", "errors": errors}
     return response
 
 
-def _first_message(errors) -> str:
-    """The first field error as one sentence, e.g. ``version: This field is required.``"""
-    for field, value in errors.items():
-        while isinstance(value, dict | list) and value:
-            value = next(iter(value.values())) if isinstance(value, dict) else value[0]
-        prefix = "" if field == "non_field_errors" else f"{field}: "
-        return f"{prefix}{value}"
-    return "Invalid input."
+NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY
+
+
+def field_errors(data) -> dict[str, list[str]]:
+    """DRF's nested errors flattened to ``{path: [messages]}``, one level a typed client can
+    read: ``{"steps": [{}, {"script": [m]}]}`` becomes ``{"steps[1].script": [m]}``."""
+    flat: dict[str, list[str]] = {}
+
+    def walk(value, path: str) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                key = str(key)
+                walk(item, f"{path}[{key}]" if key.isdigit() else f"{path}.{key}" if path else key)
+        elif isinstance(value, list) and all(not isinstance(item, dict | list) for item in value):
+            if value:
+                flat.setdefault(path or NON_FIELD, []).extend(str(item) for item in value)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, f"{path}[{index}]")
+        else:
+            flat.setdefault(path or NON_FIELD, []).append(str(value))
+
+    walk(data, "")
+    return flat
 
 
 class ErrorSerializer(serializers.Serializer):
-    """Every refusal: a sentence a person can act on, and a stable code for programs."""
+    """Every refusal (each 4xx): a sentence a person can act on, a stable code for programs
+    and, for invalid input, each field's messages."""
 
-    detail = serializers.CharField()
-    code = serializers.CharField()
+    detail = serializers.CharField(help_text="What is wrong, as a sentence a person can act on.")
+    code = serializers.CharField(
+        help_text="Stable for programs: invalid, not_found, duplicate_version, already_taken, …"
+    )
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Invalid input only: messages by field path, e.g. "
+        '{"steps[1].script": ["A script step needs a script."]}.',
+    )
 
 
-class ValidationErrorSerializer(ErrorSerializer):
-    """Invalid input: ``detail`` and ``code`` plus DRF's usual per-field errors, e.g.
-    ``{"version": ["This field is required."]}``."""
+ERROR_DESCRIPTIONS = {
+    "400": "Invalid input; nothing was changed. Field messages are under errors.",
+    "401": "No credentials, or an unknown, revoked or expired API key.",
+    "403": "Not allowed; the detail names the role or team that is missing.",
+    "404": "Not found, or not visible to you.",
+    "409": "The object's state does not allow this (a duplicate, already taken, already finished, lifecycle).",
+    "415": "The body is not in a format this endpoint reads (JSON; the process document also YAML).",
+    "429": "Too many requests; retry after the number of seconds in Retry-After.",
+}
 
 
 def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
     """The documented error responses of an endpoint, for ``@extend_schema(responses=…)``."""
-    described = {
-        400: (ValidationErrorSerializer, "Invalid input; nothing was changed."),
-        403: (ErrorSerializer, "Not allowed; the detail names the role or team that is missing."),
-        404: (ErrorSerializer, "Not found, or not visible to you."),
-        409: (
-            ErrorSerializer,
-            "The object's state does not allow this (already taken, already finished, lifecycle).",
-        ),
+    return {
+        status_code: OpenApiResponse(ErrorSerializer, ERROR_DESCRIPTIONS[str(status_code)])
+        for status_code in statuses
     }
-    return {status_code: OpenApiResponse(*described[status_code]) for status_code in statuses}
 
 
 class IsSuperuserOrReadOnly(permissions.BasePermission):
@@ -169,39 +199,39 @@ class WholeListSerializer(serializers.ListSerializer):
         return whole.validated_data
 
 
-def document_common_errors(result: dict, generator, request, public) -> dict:
-    """A schema post-processing hook: the refusals every operation can give, written once.
+def document_errors(result: dict, generator, request, public) -> dict:
+    """A schema post-processing hook: the refusals every operation can give, written once,
+    each with the one error model.
 
-    401 (no or a bad API key) and 429 (over the rate limit, with ``Retry-After``) on every
-    authenticated operation; 404 on every paginated list (a page past the end).
-    """
+    401 (no or a bad API key) and 429 (with ``Retry-After``) on every authenticated
+    operation; 404 on every operation with a path parameter or a page; 400 on every one
+    that reads a body or query parameters; 415 on every one that reads a body."""
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    common = {
-        "401": {
-            "description": "No credentials, or an unknown, revoked or expired API key.",
-            "content": error,
-        },
-        "429": {
-            "description": "Too many requests; retry after the number of seconds in Retry-After.",
-            "headers": {
-                "Retry-After": {
-                    "schema": {"type": "integer"},
-                    "description": "Seconds to wait before retrying.",
-                }
-            },
-            "content": error,
-        },
+    retry_after = {
+        "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}
     }
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
-            responses = operation.setdefault("responses", {})
+            parameters = operation.get("parameters", [])
+            statuses = []
             if operation.get("security") != [{}]:
-                for status_code, response in common.items():
-                    responses.setdefault(status_code, response)
-            if any(parameter.get("name") == "page" for parameter in operation.get("parameters", [])):
-                responses.setdefault(
-                    "404", {"description": "Not found: a page past the end of the list.", "content": error}
-                )
+                statuses += ["401", "429"]
+            if any(parameter["in"] == "path" or parameter["name"] == "page" for parameter in parameters):
+                statuses.append("404")
+            if "requestBody" in operation or any(parameter["in"] == "query" for parameter in parameters):
+                statuses.append("400")
+            if "requestBody" in operation:
+                statuses.append("415")
+            responses = operation.setdefault("responses", {})
+            for status_code in statuses:
+                responses.setdefault(status_code, {"description": ERROR_DESCRIPTIONS[status_code]})
+            for status_code, response in responses.items():
+                if status_code.startswith("4"):
+                    # JSON whatever the endpoint's other formats: a refusal is never a document.
+                    response["content"] = error
+            if "429" in responses:
+                responses["429"]["headers"] = retry_after
+            operation["responses"] = dict(sorted(responses.items()))
     return result
 
 

@@ -5,10 +5,12 @@ Configured by two environment variables: ``RELMAN_URL`` (the server's base URL) 
 the standard library's ``urllib``: a pipeline needs nothing but this package.
 
 Output: stdout carries the result a script captures (a release or deployment id, a list,
-a document; the API's JSON with ``--json``); progress, hints and errors go to stderr.
+a document; with ``--output json`` the API's JSON, or its error); progress, hints and
+errors go to stderr.
 
-Exit codes: 0 success; 1 the deployment ended failed or cancelled; 2 usage, configuration
-or HTTP errors, and ``deploy --wait`` timing out; 130 interrupted.
+Exit codes: 0 success; 1 the deployment failed; 2 it was cancelled; 3 ``deploy --wait``
+timed out while it goes on; 4 refused (usage, configuration, the server's refusal, a server
+that cannot be reached); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -28,9 +30,12 @@ from pathlib import Path
 from typing import Any
 
 EXIT_OK = 0
-EXIT_DEPLOYMENT_FAILED = 1
-EXIT_ERROR = 2
+EXIT_FAILED = 1
+EXIT_CANCELLED = 2
+EXIT_TIMEOUT = 3
+EXIT_REFUSED = 4
 EXIT_INTERRUPTED = 130
+EXIT_CODES = {"success": EXIT_OK, "failed": EXIT_FAILED, "cancelled": EXIT_CANCELLED}
 
 API_PREFIX = "/api/v1"
 TERMINAL_STATES = {"success", "failed", "cancelled"}
@@ -44,52 +49,52 @@ MAX_THROTTLE_RETRIES = 5
 
 
 class CliError(Exception):
-    """A failure the user can act on; printed as one message, exit code 2."""
+    """A failure the user can act on; printed as one message, exit code 4."""
+
+    code = "usage"
 
     def __init__(self, message: str, *, lines: Sequence[str] = ()):
         super().__init__(message)
         self.message = message
         self.lines = list(lines)
 
+    def as_json(self) -> dict:
+        return {"detail": self.message, "code": self.code}
+
 
 class ApiError(CliError):
-    """The server answered with an error status; ``detail`` is its own sentence."""
+    """The server refused: ``detail`` is its own sentence, ``lines`` its field errors."""
 
     def __init__(self, status: int, detail: str, code: str, payload: Any):
         self.status = status
         self.detail = detail
         self.code = code
         self.payload = payload
-        lines = [line for line in field_errors(payload) if line != detail]
-        super().__init__(f"{detail} (HTTP {status}{f', {code}' if code else ''})", lines=lines)
+        lines = field_errors(payload)
+        headline = "Invalid input" if lines else detail
+        super().__init__(f"{headline} (HTTP {status}{f', {code}' if code else ''})", lines=lines)
+
+    def as_json(self) -> dict:
+        return self.payload if isinstance(self.payload, dict) else {"detail": self.detail, "code": self.code}
 
 
 class TransportError(CliError):
     """The server could not be reached, or did not answer in time."""
 
+    code = "unreachable"
+
 
 def field_errors(payload: Any) -> list[str]:
-    """DRF's per-field errors as ``path: message`` lines, e.g.
+    """The error model's ``errors`` as ``path: message`` lines, e.g.
     ``steps[2].responsible_teams: Unknown team id 99.``"""
-    if not isinstance(payload, dict):
+    errors = payload.get("errors") if isinstance(payload, dict) else None
+    if not isinstance(errors, dict):
         return []
-    lines: list[str] = []
-
-    def walk(value: Any, path: str) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                walk(item, f"{path}[{key}]" if str(key).isdigit() else f"{path}.{key}" if path else str(key))
-        elif isinstance(value, list) and value and all(isinstance(item, str) for item in value):
-            lines.extend(f"{path}: {message}" if path else message for message in value)
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                if item:
-                    walk(item, f"{path}[{index}]")
-        else:
-            lines.append(f"{path}: {value}" if path else str(value))
-
-    walk({key: value for key, value in payload.items() if key not in {"detail", "code"}}, "")
-    return lines
+    return [
+        message if path == "non_field_errors" else f"{path}: {message}"
+        for path, messages in errors.items()
+        for message in messages
+    ]
 
 
 class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
@@ -245,62 +250,80 @@ def _print_json(data: Any) -> None:
 
 
 def cmd_create_release(client: Client, args: argparse.Namespace) -> int:
-    notes = args.notes
-    if args.notes_file:
-        notes = _read_text(args.notes_file)
+    release = _create_release(client, args, existing_ok=args.existing_ok)
+    if _json_output(args):
+        _print_json(release)
+    else:
+        _out(str(release["id"]))
+    return EXIT_OK
+
+
+def _create_release(client: Client, args: argparse.Namespace, *, existing_ok: bool) -> dict:
+    """Creates release ``--version`` of ``--project`` with its notes; with ``existing_ok``
+    a release that already has the version (a re-run job's) is found instead."""
+    notes = _read_text(args.notes_file) if args.notes_file else args.notes
     path = f"/projects/{_path(args.project)}/releases/"
     try:
         release = client.post(path, {"version": args.version, "notes": notes or ""})
         verb = "Created"
     except ApiError as exc:
-        if not (args.existing_ok and exc.code == "duplicate_version"):
+        if not (existing_ok and exc.code == "duplicate_version"):
             raise
-        release = _release_by_version(client, path, args.version.strip())
+        release = _release_by_version(client, args.project, args.version)
         verb = "Found existing"
-    if args.json:
-        _print_json(release)
-    else:
-        _say(f"{verb} release {release['version']} of {release['project']} (release id {release['id']}).")
-        _out(str(release["id"]))
-    return EXIT_OK
+    _say(f"{verb} release {release['version']} of {release['project']} (release id {release['id']}).")
+    return release
 
 
-def _release_by_version(client: Client, path: str, version: str) -> dict:
-    """The release with this version (lists are newest first, so a re-run finds it at once)."""
-    page = 1
-    while True:
-        answer = client.get(path, page=page, page_size=100)
-        for release in answer["results"]:
-            if release["version"] == version:
-                return release
-        if not answer.get("next"):
-            raise CliError(f"The server says release {version} exists, but it is not in the project's list.")
-        page += 1
+def _release_by_version(client: Client, project: str, version: str) -> dict:
+    version = version.strip()
+    answer = client.get(f"/projects/{_path(project)}/releases/", version=version)
+    for release in answer["results"]:
+        if release["version"] == version:
+            return release
+    raise CliError(f"{project} has no release {version}; create it first, or add --create-release.")
+
+
+def _release_to_deploy(client: Client, args: argparse.Namespace) -> dict:
+    """The release ``deploy`` names: by ``--release-id``, or by ``--project`` and
+    ``--version`` (created first with ``--create-release``)."""
+    if args.release_id is not None:
+        if args.project or args.version or args.create_release:
+            raise CliError(
+                "--release-id names the release alone; leave out --project, --version and --create-release."
+            )
+        return {"id": args.release_id, "version": f"id {args.release_id}"}
+    if not (args.project and args.version):
+        raise CliError("Name the release to deploy: --project and --version, or --release-id.")
+    if args.create_release:
+        return _create_release(client, args, existing_ok=True)
+    return _release_by_version(client, args.project, args.version)
 
 
 def cmd_deploy(client: Client, args: argparse.Namespace) -> int:
     if args.timeout is not None and args.timeout < 0:
         raise CliError("--timeout must be 0 (no limit) or more seconds.")
-    deployment = client.post(f"/releases/{args.release_id}/deployments/", {"environment": args.environment})
+    release = _release_to_deploy(client, args)
+    deployment = client.post(f"/releases/{release['id']}/deployments/", {"environment": args.environment})
     _say(
-        f"Deployment {deployment['id']} of {deployment['project']} release {args.release_id} "
+        f"Deployment {deployment['id']} of {deployment['project']} release {release['version']} "
         f"to {deployment['environment']}: {deployment['state']}."
     )
     _say(f"Follow it at {client.base_url.rstrip('/')}/deployments/{deployment['id']}/")
-    if not args.json:
+    if not _json_output(args):
         _out(str(deployment["id"]))
     if args.wait:
         watcher = Watcher(client, deployment["id"], interval=args.interval, timeout=args.timeout)
         deployment, code = watcher.run()
     else:
-        code = _exit_code(deployment["state"])
-    if args.json:
+        code = EXIT_CODES.get(deployment["state"], EXIT_OK)
+    if _json_output(args):
         _print_json(deployment)
     return code
 
 
-def _exit_code(state: str) -> int:
-    return EXIT_DEPLOYMENT_FAILED if state in {"failed", "cancelled"} else EXIT_OK
+def _json_output(args: argparse.Namespace) -> bool:
+    return args.output == "json"
 
 
 class Watcher:
@@ -345,10 +368,10 @@ class Watcher:
             state = deployment["state"]
             if state in TERMINAL_STATES:
                 self.finish(deployment)
-                return deployment, _exit_code(state)
+                return deployment, EXIT_CODES[state]
             if deadline is not None and self.clock() >= deadline:
                 self.timed_out(deployment)
-                return deployment, EXIT_ERROR
+                return deployment, EXIT_TIMEOUT
             remaining = self.interval if deadline is None else deadline - self.clock()
             self.pause(max(0.0, min(self.interval, remaining)))
 
@@ -455,7 +478,7 @@ def cmd_interruptions_list(client: Client, args: argparse.Namespace) -> int:
     if args.mine:
         params["mine"] = "true"
     interruptions = client.get_all("/interruptions/", **params)
-    if args.json:
+    if _json_output(args):
         _print_json(interruptions)
         return EXIT_OK
     if not interruptions:
@@ -482,7 +505,7 @@ def cmd_interruptions_list(client: Client, args: argparse.Namespace) -> int:
 
 def cmd_interruptions_take(client: Client, args: argparse.Namespace) -> int:
     interruption = client.post(f"/interruptions/{args.id}/take/", {"take_over": args.take_over})
-    if args.json:
+    if _json_output(args):
         _print_json(interruption)
     else:
         _out(
@@ -499,7 +522,7 @@ def cmd_interruptions_submit(client: Client, args: argparse.Namespace) -> int:
     else:
         body["guidance"] = args.guidance
     interruption = client.post(f"/interruptions/{args.id}/submit/", body)
-    if args.json:
+    if _json_output(args):
         _print_json(interruption)
     else:
         answer = interruption["result"] or interruption["guidance"]
@@ -539,7 +562,7 @@ def cmd_process_import(client: Client, args: argparse.Namespace) -> int:
     except ApiError as exc:
         exc.lines = _name_steps(exc.lines, text, content_type)
         raise
-    if args.json:
+    if _json_output(args):
         _print_json(document)
     else:
         _out(f"Replaced the process of {args.project}: {len(document['steps'])} steps.")
@@ -592,24 +615,44 @@ def _path(segment: str) -> str:
 # --- arguments ------------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit 4 (refused), leaving 2 to a cancelled deployment."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_REFUSED, f"{self.prog}: error: {message}\n")
+
+
+def _notes_options(parser: argparse.ArgumentParser) -> None:
+    notes = parser.add_mutually_exclusive_group()
+    notes.add_argument("--notes", default="", help="Release notes (Markdown).")
+    notes.add_argument("--notes-file", metavar="FILE", help="Read the release notes from FILE ('-': stdin).")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="relman-cli",
         description="Relman for CI pipelines: create releases, deploy them and answer interventions.",
         epilog="Configuration: RELMAN_URL (the server's base URL) and RELMAN_API_KEY (an API key; "
         "`manage.py create_api_key <username>` prints one). Exit codes: 0 success, 1 the "
-        "deployment failed or was cancelled, 2 errors and timeouts.",
+        "deployment failed, 2 it was cancelled, 3 --wait timed out, 4 refused.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    parser.add_argument("--json", action="store_true", help="Print the API's JSON answer on stdout.")
+    output_help = "text (default): ids and tables; json: the API's JSON answer, or its error, on stdout."
+    parser.add_argument("--output", choices=["text", "json"], default="text", help=output_help)
+    parser.add_argument("--json", dest="output", action="store_const", const="json", help="--output json.")
+    # --output may also follow the command; there it overrides the global one only when given.
+    output = _Parser(add_help=False)
+    output.add_argument("--output", choices=["text", "json"], default=argparse.SUPPRESS, help=output_help)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    create = commands.add_parser("create-release", help="Create a release of a project; prints its id.")
+    def command(subparsers, name: str, **kwargs) -> argparse.ArgumentParser:
+        return subparsers.add_parser(name, parents=[output], **kwargs)
+
+    create = command(commands, "create-release", help="Create a release of a project; prints its id.")
     create.add_argument("--project", required=True, help="Project slug.")
     create.add_argument("--version", required=True, help="Release version, unique in the project.")
-    notes = create.add_mutually_exclusive_group()
-    notes.add_argument("--notes", default="", help="Release notes (Markdown).")
-    notes.add_argument("--notes-file", metavar="FILE", help="Read the release notes from FILE ('-': stdin).")
+    _notes_options(create)
     create.add_argument(
         "--existing-ok",
         action="store_true",
@@ -617,11 +660,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.set_defaults(handler=cmd_create_release)
 
-    deploy = commands.add_parser(
-        "deploy", help="Deploy a release to an environment; prints the deployment id."
-    )
+    deploy = command(commands, "deploy", help="Deploy a release to an environment; prints the deployment id.")
+    deploy.add_argument("--project", help="Project slug; with --version names the release.")
+    deploy.add_argument("--version", help="The release's version.")
     deploy.add_argument(
-        "--release-id", required=True, type=int, help="Release id (create-release prints it)."
+        "--create-release",
+        action="store_true",
+        help="Create release --version first (a release that already has it is deployed as it is).",
+    )
+    _notes_options(deploy)
+    deploy.add_argument(
+        "--release-id", type=int, help="The release's id, instead of --project and --version."
     )
     deploy.add_argument("--environment", required=True, help="Environment slug.")
     deploy.add_argument(
@@ -634,7 +683,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=3600,
         metavar="S",
-        help="With --wait: give up after S seconds, exit 2 (0: no limit; default 3600).",
+        help="With --wait: stop waiting after S seconds, exit 3 (0: no limit; default 3600).",
     )
     deploy.add_argument(
         "--interval",
@@ -645,22 +694,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     deploy.set_defaults(handler=cmd_deploy)
 
-    interruptions = commands.add_parser("interruptions", help="List, take and answer manual interventions.")
+    interruptions = command(commands, "interruptions", help="List, take and answer manual interventions.")
     actions = interruptions.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="Interruptions waiting for an answer.")
+    listing = command(actions, "list", help="Interruptions waiting for an answer.")
     listing.add_argument("--mine", action="store_true", help="Only those you hold or may take.")
     listing.add_argument("--deployment", type=int, metavar="ID", help="Only this deployment's.")
     listing.add_argument("--all", action="store_true", help="Answered ones too.")
     listing.set_defaults(handler=cmd_interruptions_list)
 
-    take = actions.add_parser("take", help="Assign an interruption to you.")
+    take = command(actions, "take", help="Assign an interruption to you.")
     take.add_argument("id", type=int, help="Interruption id.")
     take.add_argument("--take-over", action="store_true", help="Take it from whoever holds it.")
     take.set_defaults(handler=cmd_interruptions_take)
 
-    submit = actions.add_parser(
-        "submit", help="Answer an interruption (taking it first when nobody holds it)."
-    )
+    submit = command(actions, "submit", help="Answer an interruption (taking it first when nobody holds it).")
     submit.add_argument("id", type=int, help="Interruption id.")
     answer = submit.add_mutually_exclusive_group(required=True)
     answer.add_argument("--result", choices=["proceed", "abort"], help="For a manual intervention.")
@@ -670,16 +717,14 @@ def build_parser() -> argparse.ArgumentParser:
     submit_notes.add_argument("--notes-file", metavar="FILE", help="Read the notes from FILE ('-': stdin).")
     submit.set_defaults(handler=cmd_interruptions_submit)
 
-    process = commands.add_parser("process", help="Export or import a project's process as code.")
+    process = command(commands, "process", help="Export or import a project's process as code.")
     process_actions = process.add_subparsers(dest="action", required=True, metavar="ACTION")
-    export = process_actions.add_parser(
-        "export", help="Write the process to FILE (YAML, or JSON for *.json)."
-    )
+    export = command(process_actions, "export", help="Write the process to FILE (YAML, or JSON for *.json).")
     export.add_argument("--project", required=True, help="Project slug.")
     export.add_argument("file", metavar="FILE", help="Where to write it ('-': stdout).")
     export.set_defaults(handler=cmd_process_export)
-    load = process_actions.add_parser(
-        "import", help="Replace the process with FILE (YAML, or JSON for *.json)."
+    load = command(
+        process_actions, "import", help="Replace the process with FILE (YAML, or JSON for *.json)."
     )
     load.add_argument("--project", required=True, help="Project slug.")
     load.add_argument("file", metavar="FILE", help="The document to import ('-': stdin, as YAML).")
@@ -708,7 +753,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(f"relman-cli: error: {exc.message}")
         for line in exc.lines:
             _say(f"  {line}")
-        return EXIT_ERROR
+        if _json_output(args):
+            _print_json(exc.as_json())
+        return EXIT_REFUSED
     except KeyboardInterrupt:
         _say("relman-cli: interrupted; a deployment already started goes on.")
         return EXIT_INTERRUPTED

@@ -186,6 +186,13 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON is the API's one body format (the process document also takes YAML, declared on
+    # its own endpoint): a form or multipart body is refused with 415, and the schema lists
+    # one request content type per operation, which is what generated clients handle.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # The answer's format is chosen by Accept alone, as the schema declares; an undeclared
+    # ?format= would change it behind a generated client's back.
+    "URL_FORMAT_OVERRIDE": None,
     "EXCEPTION_HANDLER": "relman.api.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # Generous limits, per user (an API key acts as its user) and per anonymous address;
@@ -210,6 +217,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Every setting lives here, not on the schema view, so `make schema` (manage.py
+    # spectacular) writes the very document /api/v1/schema/ serves.
+    # OpenAPI 3.1: a nullable reference is JSON Schema's `oneOf: [$ref, {type: null}]`,
+    # which strict validators accept (3.0 has no valid form for it).
+    "OAS_VERSION": "3.1.0",
+    # Request bodies get components of their own (ReleaseCreateRequest), without the
+    # read-only fields of the answers, so a generated create call never asks for an id.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "relman.api.document_errors",
+    ],
     # Choice sets that share a field name (or a set shared by two fields) get one clear name.
     "ENUM_NAME_OVERRIDES": {
         "DeploymentStateEnum": "releases.choices.DeploymentState",

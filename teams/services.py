@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from relman.deletion import delete_or_refuse
-from relman.exceptions import InvalidInput
+from relman.exceptions import Conflict, InvalidInput
 from relman.updates import apply_changes
 from teams.audit import audit_record
 from teams.choices import Role
@@ -112,7 +112,7 @@ def user_create(
     """Creates an active, non-staff user. Without a password the user cannot sign in with
     one (API keys still work).
 
-    Refuses: an actor who is not a superuser (403); a username already taken, a password
+    Refuses: an actor who is not a superuser (403); a username already taken (409), a password
     the password validators reject (400).
     """
     require_superuser(actor, "create users")
@@ -120,7 +120,7 @@ def user_create(
     if not username:
         raise InvalidInput("A user needs a username.", code="username_required")
     if User.objects.filter(username__iexact=username).exists():
-        raise InvalidInput(f"A user named {username} already exists.", code="duplicate_username")
+        raise Conflict(f"A user named {username} already exists.", code="duplicate_username")
     user = User(username=username, display_name=display_name, email=email)
     _set_password(user, password)
     user.save()
@@ -217,7 +217,7 @@ def team_create(
 ) -> Team:
     """Creates a team with its members and role grants.
 
-    Refuses: an actor who is not a superuser (403); a name already taken, an unknown role (400).
+    Refuses: an actor who is not a superuser (403); a name already taken (409), an unknown role (400).
     """
     require_superuser(actor, "create teams")
     name = name.strip()
@@ -249,7 +249,7 @@ def team_update(
     """Changes what is given (None: unchanged); ``members`` and ``roles`` replace the
     team's members and grants.
 
-    Refuses: an actor who is not a superuser (403); a name already taken, an unknown role (400).
+    Refuses: an actor who is not a superuser (403); a name already taken (409), an unknown role (400).
     """
     require_superuser(actor, "change teams")
     before = {"name": team.name, "description": team.description, **_team_summary(team)}
@@ -310,7 +310,7 @@ def _check_team_name(name: str, *, exclude_pk: int | None) -> None:
     if not name:
         raise InvalidInput("A team needs a name.", code="name_required")
     if Team.objects.filter(name__iexact=name).exclude(pk=exclude_pk).exists():
-        raise InvalidInput(f"A team named {name} already exists.", code="duplicate_name")
+        raise Conflict(f"A team named {name} already exists.", code="duplicate_name")
 
 
 def _set_roles(team: Team, roles: Sequence[RoleSpec]) -> None:

@@ -11,11 +11,18 @@ class EnvironmentSerializer(serializers.ModelSerializer):
     slug = serializers.SlugField(
         max_length=100, required=False, help_text="Made from the name when omitted on creation."
     )
+    # Declared with the range every database holds: the model field's own range is the
+    # database's (64-bit on SQLite), which would make the schema differ between them.
+    sort_order = serializers.IntegerField(
+        min_value=-(2**31), max_value=2**31 - 1, required=False, help_text="Lower sorts first."
+    )
 
     class Meta:
         model = Environment
         fields = ["id", "name", "slug", "description", "sort_order"]
         read_only_fields = ["id"]
+        # A name already taken is the service's 409 duplicate_name, as every duplicate is.
+        extra_kwargs = {"name": {"validators": []}}
 
 
 class PhaseEnvironmentSerializer(serializers.Serializer):
@@ -59,6 +66,8 @@ class LifecycleSerializer(serializers.ModelSerializer):
         model = Lifecycle
         fields = ["id", "name", "description", "phases"]
         read_only_fields = ["id"]
+        # A name already taken is the service's 409 duplicate_name, as every duplicate is.
+        extra_kwargs = {"name": {"validators": []}}
 
     def validate_phases(self, phases: list[dict]) -> list[PhaseSpec]:
         specs = [

@@ -17,11 +17,11 @@ from relman.http import client_ip
     ),
     create=extend_schema(
         summary="Create an environment (superuser)",
-        responses={201: EnvironmentSerializer, **error_responses(400, 403)},
+        responses={201: EnvironmentSerializer, **error_responses(400, 403, 409)},
     ),
     partial_update=extend_schema(
         summary="Change an environment (superuser)",
-        responses={200: EnvironmentSerializer, **error_responses(400, 403, 404)},
+        responses={200: EnvironmentSerializer, **error_responses(400, 403, 404, 409)},
     ),
     destroy=extend_schema(
         summary="Delete an environment nothing uses (superuser)",
@@ -71,11 +71,11 @@ class EnvironmentViewSet(viewsets.ModelViewSet):
     ),
     create=extend_schema(
         summary="Create a lifecycle with its phases (superuser)",
-        responses={201: LifecycleSerializer, **error_responses(400, 403)},
+        responses={201: LifecycleSerializer, **error_responses(400, 403, 409)},
     ),
     partial_update=extend_schema(
         summary="Change a lifecycle; phases, when given, replace every phase (superuser)",
-        responses={200: LifecycleSerializer, **error_responses(400, 403, 404)},
+        responses={200: LifecycleSerializer, **error_responses(400, 403, 404, 409)},
     ),
     destroy=extend_schema(
         summary="Delete a lifecycle no project uses (superuser)",

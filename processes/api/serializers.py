@@ -21,6 +21,8 @@ class ProjectSerializer(serializers.ModelSerializer):
     class Meta:
         model = Project
         fields = ["name", "slug", "group", "lifecycle", "description", "disabled", "guided_failure"]
+        # A name already taken is the service's 409 duplicate_name, as every duplicate is.
+        extra_kwargs = {"name": {"validators": []}}
 
 
 class StepDocumentSerializer(serializers.Serializer):

@@ -1,6 +1,7 @@
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
@@ -19,11 +20,11 @@ from teams import permissions
     ),
     create=extend_schema(
         summary="Create a project (superuser)",
-        responses={201: ProjectSerializer, **error_responses(400, 403)},
+        responses={201: ProjectSerializer, **error_responses(400, 403, 409)},
     ),
     partial_update=extend_schema(
         summary="Change a project (project editor)",
-        responses={200: ProjectSerializer, **error_responses(400, 403, 404)},
+        responses={200: ProjectSerializer, **error_responses(400, 403, 404, 409)},
     ),
 )
 class ProjectViewSet(
@@ -99,6 +100,13 @@ class ProjectViewSet(
             .prefetch_related("environments", "excluded_environments", "responsible_teams")
         )
         return Response(ProcessSerializer({"steps": steps}).data)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        # A refusal is the error model in JSON, as the schema declares, even when the
+        # process document was asked for as YAML.
+        if getattr(response, "exception", False):
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def _editable_project(self) -> Project:
         project = self.get_object()

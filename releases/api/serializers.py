@@ -1,3 +1,4 @@
+from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -23,15 +24,30 @@ class ReleaseSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-@extend_schema_field({"type": "string", "pattern": r"^\S+$", "maxLength": VERSION_MAX_LENGTH})
+@extend_schema_field(
+    {"type": "string", "pattern": r"^\S+$", "maxLength": VERSION_MAX_LENGTH, "examples": ["1.4.0"]}
+)
 class VersionField(serializers.CharField):
     """A release version. The service checks it (and says what is wrong); the schema
     states the same rule for clients and generators."""
 
 
+def notes_field() -> serializers.CharField:
+    """Markdown notes within RELMAN_NOTES_MAX_LENGTH, a limit the schema states as maxLength."""
+    limit = settings.RELMAN_NOTES_MAX_LENGTH
+    return serializers.CharField(
+        allow_blank=True,
+        default="",
+        trim_whitespace=False,
+        max_length=limit,
+        error_messages={"max_length": f"Notes are limited to {limit:,} characters."},
+        help_text=f"Markdown, at most {limit:,} characters.",
+    )
+
+
 class ReleaseCreateSerializer(serializers.Serializer):
     version = VersionField(help_text="Unique in the project, no spaces, e.g. 1.4.0.")
-    notes = serializers.CharField(allow_blank=True, default="", trim_whitespace=False, help_text="Markdown.")
+    notes = notes_field()
 
 
 class DeploymentRefSerializer(serializers.ModelSerializer):
@@ -203,6 +219,4 @@ class InterruptionSubmitSerializer(serializers.Serializer):
         default="",
         help_text="For a guided failure.",
     )
-    notes = serializers.CharField(
-        allow_blank=True, default="", trim_whitespace=False, help_text="Markdown, at most 20,000 characters."
-    )
+    notes = notes_field()

@@ -20,7 +20,7 @@ from releases.api.serializers import (
     ReleaseDetailSerializer,
     ReleaseSerializer,
 )
-from releases.filters import MAX_ID, DeploymentFilter, InterruptionFilter
+from releases.filters import MAX_ID, DeploymentFilter, InterruptionFilter, ReleaseFilter
 from releases.models import Deployment, DeploymentStep, Interruption, Release, TaskLogEntry
 from relman.api import error_responses
 from relman.http import client_ip
@@ -53,6 +53,7 @@ class ProjectReleaseList(generics.ListCreateAPIView):
     process as it is now."""
 
     serializer_class = ReleaseSerializer
+    filterset_class = ReleaseFilter
 
     def get_project(self) -> Project:
         return get_object_or_404(

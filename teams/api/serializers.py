@@ -1,7 +1,6 @@
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-from rest_framework.validators import UniqueValidator
 
 from lifecycles.api.fields import EnvironmentSlugField
 from processes.api.fields import ProjectGroupIdField, ProjectSlugField
@@ -21,7 +20,9 @@ class UserSerializer(serializers.ModelSerializer):
 
     teams = TeamIdField(many=True, read_only=True)
     # Not read-only, so the schema leaves them out of "required": they are absent for most.
-    email = serializers.EmailField(required=False, help_text="Shown to superusers only.")
+    email = serializers.EmailField(
+        required=False, allow_blank=True, help_text="Shown to superusers only; empty when not set."
+    )
     is_superuser = serializers.BooleanField(required=False, help_text="Shown to superusers only.")
 
     PRIVATE_FIELDS = ("email", "is_superuser")
@@ -43,13 +44,12 @@ class UserSerializer(serializers.ModelSerializer):
 class UserCreateSerializer(serializers.Serializer):
     username = serializers.CharField(
         max_length=150,
-        validators=[
-            UnicodeUsernameValidator(),
-            UniqueValidator(User.objects.all(), lookup="iexact", message="A user with this username exists."),
-        ],
+        # A username already taken is the service's 409, as every duplicate is.
+        validators=[UnicodeUsernameValidator()],
     )
     display_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
-    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    # No default: the schema would declare "" as one, which is not an email address.
+    email = serializers.EmailField(required=False, allow_blank=True)
     password = serializers.CharField(
         write_only=True,
         required=False,
@@ -89,6 +89,8 @@ class TeamSerializer(serializers.ModelSerializer):
         model = Team
         fields = ["id", "name", "description", "members", "roles"]
         read_only_fields = ["id"]
+        # A name already taken is the service's 409 duplicate_name, as every duplicate is.
+        extra_kwargs = {"name": {"validators": []}}
 
 
 # --- the caller -----------------------------------------------------------------------------

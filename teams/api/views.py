@@ -30,7 +30,7 @@ _GRANTS = Prefetch(
     create=extend_schema(
         summary="Create a user (superuser)",
         request=UserCreateSerializer,
-        responses={201: UserSerializer, **error_responses(400, 403)},
+        responses={201: UserSerializer, **error_responses(400, 403, 409)},
     ),
 )
 class UserViewSet(
@@ -60,11 +60,11 @@ class UserViewSet(
     list=extend_schema(summary="List teams with their members and role grants"),
     retrieve=extend_schema(summary="Get a team", responses={200: TeamSerializer, **error_responses(404)}),
     create=extend_schema(
-        summary="Create a team (superuser)", responses={201: TeamSerializer, **error_responses(400, 403)}
+        summary="Create a team (superuser)", responses={201: TeamSerializer, **error_responses(400, 403, 409)}
     ),
     partial_update=extend_schema(
         summary="Change a team; members and roles, when given, are replaced (superuser)",
-        responses={200: TeamSerializer, **error_responses(400, 403, 404)},
+        responses={200: TeamSerializer, **error_responses(400, 403, 404, 409)},
     ),
     destroy=extend_schema(
         summary="Delete a team that is responsible for no step (superuser)",

@@ -79,7 +79,7 @@ def test_list_filters_by_project_environment_and_state(api, sarah, many_deployme
 def test_list_with_unknown_state_is_400(api, sarah, deployment):
     response = api(sarah).get(URL, {"state": "exploded"})
     assert response.status_code == 400
-    assert "state" in response.json()
+    assert list(response.json()["errors"]) == ["state"]
 
 
 def test_list_is_scoped_and_paginated(api, oscar, sarah, many_deployments):
@@ -121,7 +121,7 @@ def test_log_oldest_first_with_incremental_reads(api, vera, deployment):
 def test_log_with_bad_after_is_400(api, vera, deployment):
     response = api(vera).get(f"{URL}{deployment.pk}/log/", {"after": "abc"})
     assert response.status_code == 400
-    assert response.json()["after"] == ["A log entry id (a whole number)."]
+    assert response.json()["errors"] == {"after": ["A log entry id (a whole number)."]}
 
 
 def test_log_out_of_scope_is_404(api, oscar, deployment):

@@ -49,16 +49,18 @@ def test_create_refused_for_non_superusers(api, persona, request, octopus):
     assert not Environment.objects.filter(name="Staging").exists()
 
 
-def test_create_duplicate_name_is_400(api, root, octopus):
+def test_create_duplicate_name_is_409(api, root, octopus):
     response = api(root).post(URL, {"name": "Manual Test"})
-    assert response.status_code == 400
-    assert "name" in response.json()
-    assert response.json()["code"] == "invalid"
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": "An environment named Manual Test already exists.",
+        "code": "duplicate_name",
+    }
 
 
-def test_create_duplicate_derived_slug_is_400(api, root, octopus):
+def test_create_duplicate_derived_slug_is_409(api, root, octopus):
     response = api(root).post(URL, {"name": "manual test!"})
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["code"] == "duplicate_slug"
 
 

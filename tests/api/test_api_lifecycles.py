@@ -77,12 +77,10 @@ def test_environment_twice_in_a_lifecycle_is_400_pointing_at_the_phase(api, root
     data["phases"][1]["environments"].append({"environment": "manual-test"})
     response = api(root).post(URL, data, format="json")
     assert response.status_code == 400
-    assert response.json()["phases"] == {
-        "1": {
-            "environments": [
-                "Manual Test is already in phase Test; an environment belongs to at most one phase of a lifecycle."
-            ]
-        }
+    assert response.json()["errors"] == {
+        "phases[1].environments": [
+            "Manual Test is already in phase Test; an environment belongs to at most one phase of a lifecycle."
+        ]
     }
     assert not Lifecycle.objects.filter(name="Three Phases").exists()
 
@@ -92,7 +90,7 @@ def test_minimum_rule_without_minimum_is_400(api, root, octopus):
     data["phases"][1]["minimum"] = None
     response = api(root).post(URL, data, format="json")
     assert response.status_code == 400
-    assert "minimum" in response.json()["phases"]["1"]
+    assert "phases[1].minimum" in response.json()["errors"]
 
 
 def test_minimum_above_the_number_of_environments_is_400(api, root, octopus):
@@ -100,7 +98,7 @@ def test_minimum_above_the_number_of_environments_is_400(api, root, octopus):
     data["phases"][1]["minimum"] = 2
     response = api(root).post(URL, data, format="json")
     assert response.status_code == 400
-    assert response.json()["phases"]["1"]["minimum"] == [
+    assert response.json()["errors"]["phases[1].minimum"] == [
         "The minimum must be between 1 and the phase's 1 environment; got 2."
     ]
 
@@ -110,10 +108,10 @@ def test_unknown_environment_is_400(api, root, octopus):
     data["phases"][0]["environments"][0]["environment"] = "mars"
     response = api(root).post(URL, data, format="json")
     assert response.status_code == 400
-    assert response.json()["phases"] == {
-        "0": {"environments": {"0": {"environment": ["Unknown environment mars."]}}}
+    assert response.json()["errors"] == {
+        "phases[0].environments[0].environment": ["Unknown environment mars."]
     }
-    assert response.json()["detail"] == "phases: Unknown environment mars."
+    assert response.json()["detail"] == "phases[0].environments[0].environment: Unknown environment mars."
 
 
 def test_patch_replaces_phases_and_progression_follows(api, root, octopus, release):

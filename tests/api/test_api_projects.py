@@ -70,15 +70,18 @@ def test_create_project_refused_for_non_superusers(api, request, persona, octopu
 def test_create_project_with_unknown_lifecycle_or_group_is_400(api, root, octopus):
     response = api(root).post(URL, {"name": "X", "lifecycle": 999})
     assert response.status_code == 400
-    assert response.json()["lifecycle"] == ["Unknown lifecycle id 999."]
+    assert response.json()["errors"] == {"lifecycle": ["Unknown lifecycle id 999."]}
     response = api(root).post(URL, {"name": "X", "lifecycle": octopus.project.lifecycle_id, "group": 999})
-    assert response.json()["group"] == ["Unknown project group id 999."]
+    assert response.json()["errors"] == {"group": ["Unknown project group id 999."]}
 
 
-def test_create_project_with_taken_name_is_400(api, root, octopus):
+def test_create_project_with_taken_name_is_409(api, root, octopus):
     response = api(root).post(URL, {"name": "Manual Deployment", "lifecycle": octopus.project.lifecycle_id})
-    assert response.status_code == 400
-    assert "name" in response.json()
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": "A project named Manual Deployment already exists.",
+        "code": "duplicate_name",
+    }
 
 
 def test_project_editor_patches_guided_failure(api, edith, octopus):
@@ -201,9 +204,9 @@ def test_unknown_team_points_at_step_index_and_field(api, edith, octopus):
     response = api(edith).put(PROCESS, data, format="json")
     assert response.status_code == 400
     body = response.json()
-    assert body["steps"] == {"2": {"responsible_teams": ["Unknown team id 99."]}}
+    assert body["errors"] == {"steps[2].responsible_teams": ["Unknown team id 99."]}
     assert body["code"] == "invalid"
-    assert body["detail"] == "steps: Unknown team id 99."
+    assert body["detail"] == "steps[2].responsible_teams: Unknown team id 99."
     assert Step.objects.filter(project=octopus.project).count() == 8
 
 
@@ -219,20 +222,20 @@ def test_process_rules_point_at_step_index(api, edith, octopus):
     }
     response = api(edith).put(PROCESS, data, format="json")
     assert response.status_code == 400
-    assert response.json()["steps"] == {"4": {"environments": ["Unknown environment atlantis."]}}
+    assert response.json()["errors"] == {"steps[4].environments": ["Unknown environment atlantis."]}
     del data["steps"][4]
     response = api(edith).put(PROCESS, data, format="json")
-    assert response.json()["steps"] == {
-        "1": {"name": ["Another step is already named Same."]},
-        "2": {"script": ["A script step needs a script."]},
-        "3": {"excluded_environments": ["Manual Test cannot be both included and excluded."]},
+    assert response.json()["errors"] == {
+        "steps[1].name": ["Another step is already named Same."],
+        "steps[2].script": ["A script step needs a script."],
+        "steps[3].excluded_environments": ["Manual Test cannot be both included and excluded."],
     }
 
 
 def test_process_without_steps_key_is_400(api, edith, octopus):
     response = api(edith).put(PROCESS, {"stages": []}, format="json")
     assert response.status_code == 400
-    assert response.json()["steps"] == ["This field is required."]
+    assert response.json()["errors"] == {"steps": ["This field is required."]}
 
 
 def test_process_as_yaml_round_trip(api, edith, octopus):

@@ -37,9 +37,9 @@ def test_create_release_by_outsider_is_404(api, oscar, octopus):
     assert api(oscar).get(RELEASES).status_code == 404
 
 
-def test_duplicate_version_is_400(api, root, release):
+def test_duplicate_version_is_409(api, root, release):
     response = api(root).post(RELEASES, {"version": "1.0.0"})
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json() == {
         "detail": "Manual Deployment already has a release 1.0.0; choose another version.",
         "code": "duplicate_version",
@@ -68,7 +68,7 @@ def test_malformed_json_is_400_and_changes_nothing(api, root, octopus):
 def test_oversized_release_notes_are_400(api, root, octopus):
     response = api(root).post(RELEASES, {"version": "1.0.0", "notes": "n" * 20_001}, format="json")
     assert response.status_code == 400
-    assert response.json()["code"] == "too_long"
+    assert response.json()["errors"] == {"notes": ["Notes are limited to 20,000 characters."]}
     assert not Release.objects.exists()
 
 
@@ -170,14 +170,14 @@ def test_deploy_to_environment_outside_the_lifecycle_is_409(api, root, release, 
 def test_deploy_to_unknown_environment_is_400(api, sarah, release):
     response = api(sarah).post(deployments_url(release), {"environment": "mars"})
     assert response.status_code == 400
-    assert response.json()["environment"] == ["Unknown environment mars."]
+    assert response.json()["errors"] == {"environment": ["Unknown environment mars."]}
     assert not Deployment.objects.exists()
 
 
 def test_deploy_without_environment_is_400(api, sarah, release):
     response = api(sarah).post(deployments_url(release), {}, format="json")
     assert response.status_code == 400
-    assert response.json()["environment"] == ["This field is required."]
+    assert response.json()["errors"] == {"environment": ["This field is required."]}
 
 
 @pytest.mark.parametrize("persona", ["vera", "rick", "edith"])

@@ -69,10 +69,10 @@ def test_create_user_refused_for_non_superusers(api, request, persona):
     assert not User.objects.filter(username="mallory").exists()
 
 
-def test_create_user_with_taken_username_is_400(api, root, sarah):
+def test_create_user_with_taken_username_is_409(api, root, sarah):
     response = api(root).post(USERS, {"username": "Sarah"})
-    assert response.status_code == 400
-    assert response.json()["username"] == ["A user with this username exists."]
+    assert response.status_code == 409
+    assert response.json() == {"detail": "A user named Sarah already exists.", "code": "duplicate_username"}
 
 
 def test_create_user_with_weak_password_is_400(api, root):
@@ -130,13 +130,13 @@ def test_create_team_refused_for_non_superusers(api, request, persona):
 def test_create_team_with_unknown_member_is_400(api, root, octopus):
     response = api(root).post(TEAMS, {"name": "Ghosts", "members": ["casper"]}, format="json")
     assert response.status_code == 400
-    assert response.json()["members"] == ["Unknown user casper."]
+    assert response.json()["errors"] == {"members": ["Unknown user casper."]}
 
 
 def test_create_team_with_unknown_role_is_400(api, root, octopus):
     response = api(root).post(TEAMS, {"name": "Odd", "roles": [{"role": "king"}]}, format="json")
     assert response.status_code == 400
-    assert "role" in response.json()["roles"]["0"]
+    assert list(response.json()["errors"]) == ["roles[0].role"]
 
 
 def test_patch_team_replaces_members_and_keeps_roles(api, root, octopus):
@@ -155,7 +155,7 @@ def test_patch_team_roles_are_validated_whole(api, root, octopus):
         f"{TEAMS}{team.pk}/", {"roles": [{"projects": ["manual-deployment"]}]}, format="json"
     )
     assert response.status_code == 400
-    assert response.json()["roles"]["0"]["role"] == ["This field is required."]
+    assert response.json()["errors"] == {"roles[0].role": ["This field is required."]}
     response = api(root).patch(f"{TEAMS}{team.pk}/", {"roles": [{"role": "viewer"}]}, format="json")
     assert response.status_code == 200
     assert response.json()["roles"] == [

@@ -58,8 +58,9 @@ def test_pipeline_from_nothing_to_a_deployed_release(cli, root, pipeline, tmp_pa
     assert release.notes == "Faster."
 
     deployed = cli.run(
-        "deploy", "--release-id", release.pk, "--environment", "staging", "--wait", "--interval", "0.1"
-    )
+        "deploy", "--project", "ci-app", "--version", "1.4.0", "--environment", "staging", "--wait",
+        "--interval", "0.1",
+    )  # fmt: skip
     assert deployed.code == 0, deployed.err
     deployment = Deployment.objects.get(release=release)
     assert deployment.state == DeploymentState.SUCCESS
@@ -96,7 +97,7 @@ def test_installed_console_script_runs_the_pipeline(cli, root, pipeline, tmp_pat
     assert Deployment.objects.get(release_id=int(release_id)).state == DeploymentState.SUCCESS
 
     refused = run("deploy", "--release-id", release_id, "--environment", "nowhere")
-    assert refused.returncode == 2
+    assert refused.returncode == 4
     assert "relman-cli: error:" in refused.stderr
 
 
@@ -110,7 +111,7 @@ def test_wait_shows_the_blocking_interruption_and_times_out(cli, octopus, root, 
         "deploy", "--release-id", release.pk, "--environment", "manual-test", "--wait", "--timeout", "0.5",
         "--interval", "0.1",
     )  # fmt: skip
-    assert result.code == 2
+    assert result.code == 3
     deployment = Deployment.objects.get(release=release)
     interruption = Interruption.objects.get(deployment=deployment, pending=True)
     assert deployment.state == DeploymentState.WAITING
@@ -167,7 +168,7 @@ def test_submit_through_the_cli_proceeds_the_deployment(cli, octopus, root, sara
     assert step.state == StepState.WAITING
 
     again = cli.run("interruptions", "submit", interruption.pk, "--result", "proceed")
-    assert again.code == 2
+    assert again.code == 4
     assert "(HTTP 409" in again.err
 
 
@@ -182,7 +183,7 @@ def test_list_mine_is_empty_for_another_team(cli, octopus, root, sarah, olly):
     assert [item["title"] for item in json.loads(everyone.out)] == ["Backup the database"]
 
 
-def test_wait_ends_with_1_when_someone_cancels(cli, octopus, root, sarah, monkeypatch):
+def test_wait_ends_with_2_when_someone_cancels(cli, octopus, root, sarah, monkeypatch):
     release = release_create(project=octopus.project, version="1.0.0", actor=root)
 
     def cancel_while_waiting(watcher, seconds):
@@ -193,7 +194,7 @@ def test_wait_ends_with_1_when_someone_cancels(cli, octopus, root, sarah, monkey
     monkeypatch.setattr(relman_cli.Watcher, "pause", cancel_while_waiting)
     cli(sarah)
     result = cli.run("deploy", "--release-id", release.pk, "--environment", "manual-test", "--wait")
-    assert result.code == 1
+    assert result.code == 2
     assert "State: cancelled" in result.err
     assert "was cancelled." in result.err
 
@@ -242,32 +243,32 @@ def test_failed_deployment_exits_1(cli, root, pipeline, tmp_path):
     assert result.code == 1  # tasks run eagerly here, so the answer already says failed
 
 
-def test_lifecycle_refusal_is_exit_2_with_the_reason(cli, octopus, root, sarah):
+def test_lifecycle_refusal_is_exit_4_with_the_reason(cli, octopus, root, sarah):
     release = release_create(project=octopus.project, version="1.0.0", actor=root)
     cli(sarah)
     result = cli.run("deploy", "--release-id", release.pk, "--environment", "manual-live", "--wait")
-    assert result.code == 2
+    assert result.code == 4
     assert result.err.startswith("relman-cli: error: ")
     assert "(HTTP 409, " in result.err
     assert not Deployment.objects.exists()
 
 
-def test_duplicate_version_is_exit_2_with_the_servers_sentence(cli, octopus, root):
+def test_duplicate_version_is_exit_4_with_the_servers_sentence(cli, octopus, root):
     release_create(project=octopus.project, version="1.0.0", actor=root)
     cli(root)
     result = cli.run("create-release", "--project", "manual-deployment", "--version", "1.0.0")
-    assert result.code == 2
+    assert result.code == 4
     assert result.err == (
         "relman-cli: error: Manual Deployment already has a release 1.0.0; choose another version. "
-        "(HTTP 400, duplicate_version)\n"
+        "(HTTP 409, duplicate_version)\n"
     )
     assert Release.objects.count() == 1
 
 
-def test_unknown_project_is_exit_2(cli, root, octopus):
+def test_unknown_project_is_exit_4(cli, root, octopus):
     cli(root)
     result = cli.run("create-release", "--project", "no-such-project", "--version", "1.0.0")
-    assert result.code == 2
+    assert result.code == 4
     assert "(HTTP 404, not_found)" in result.err
 
 
@@ -275,31 +276,31 @@ def test_bad_api_key_is_a_clear_error(cli, root, octopus, monkeypatch):
     cli(root)
     monkeypatch.setenv("RELMAN_API_KEY", "rm_0000_not-a-key")
     result = cli.run("interruptions", "list")
-    assert result.code == 2
+    assert result.code == 4
     assert "The API key is unknown, revoked, expired, or its user is disabled. (HTTP 401" in result.err
 
 
-def test_missing_configuration_is_exit_2(cli, monkeypatch):
+def test_missing_configuration_is_exit_4(cli, monkeypatch):
     result = cli.run("interruptions", "list")
-    assert result.code == 2
+    assert result.code == 4
     assert "RELMAN_URL is not set" in result.err
     monkeypatch.setenv("RELMAN_URL", cli.url)
     result = cli.run("interruptions", "list")
     assert "RELMAN_API_KEY is not set" in result.err
 
 
-def test_unreachable_server_is_exit_2(cli, monkeypatch):
+def test_unreachable_server_is_exit_4(cli, monkeypatch):
     monkeypatch.setenv("RELMAN_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("RELMAN_API_KEY", "rm_x_y")
     result = cli.run("interruptions", "list")
-    assert result.code == 2
+    assert result.code == 4
     assert "Cannot reach Relman at http://127.0.0.1:9" in result.err
 
 
-def test_usage_errors_are_exit_2(cli):
+def test_usage_errors_are_exit_4(cli):
     with pytest.raises(SystemExit) as exit_info:
         cli.run("interruptions", "submit", "5", "--result", "maybe")
-    assert exit_info.value.code == 2
+    assert exit_info.value.code == 4
 
 
 # --- process as code ---------------------------------------------------------------------------
@@ -327,34 +328,79 @@ def test_process_import_errors_point_at_the_step_and_field(cli, octopus, root, t
     cli(root)
     bad = "steps:\n- name: Build\n  kind: script\n- name: Ask\n  responsible_teams: [9999]\n"
     result = cli.run("process", "import", "--project", "manual-deployment", write(tmp_path, "bad.yaml", bad))
-    assert result.code == 2
-    assert '  steps[1] ("Ask").responsible_teams: Unknown team id 9999.' in result.err
+    assert result.code == 4
+    assert result.err == (
+        "relman-cli: error: Invalid input (HTTP 400, invalid)\n"
+        '  steps[1] ("Ask").responsible_teams: Unknown team id 9999.\n'
+    )
     assert octopus.project.steps.count() == 8
 
     result = cli.run(
         "process", "import", "--project", "manual-deployment", write(tmp_path, "x.yaml", "steps: [\n")
     )
-    assert result.code == 2
+    assert result.code == 4
     assert "YAML parse error" in result.err
 
     result = cli.run("process", "import", "--project", "manual-deployment", tmp_path / "missing.yaml")
-    assert result.code == 2
+    assert result.code == 4
     assert "Cannot read" in result.err
 
 
-def test_field_errors_are_flattened_to_paths():
+def test_field_errors_are_lines_of_the_error_model():
     payload = {
-        "detail": "x",
+        "detail": "steps[2].script: A script step needs a script.",
         "code": "invalid",
-        "steps": {"2": {"script": ["A script step needs a script."]}},
-        "phases": [{}, {"name": ["Used twice."]}],
-        "version": ["This field is required."],
+        "errors": {
+            "steps[2].script": ["A script step needs a script."],
+            "version": ["This field is required.", "Too long."],
+            "non_field_errors": ["Give a result or a guidance."],
+        },
     }
     assert relman_cli.field_errors(payload) == [
         "steps[2].script: A script step needs a script.",
-        "phases[1].name: Used twice.",
         "version: This field is required.",
+        "version: Too long.",
+        "Give a result or a guidance.",
     ]
+    assert relman_cli.field_errors({"detail": "Not found.", "code": "not_found"}) == []
+
+
+# --- deploy by version ---------------------------------------------------------------------------
+
+
+def test_deploy_creates_the_release_and_answers_in_json(cli, root, pipeline, tmp_path):
+    cli(root)
+    words = ["deploy", "--project", "ci-app", "--version", "3.0.0", "--environment", "staging"]
+    first = cli.run(*words, "--create-release", "--notes", "Pipeline 7.", "--wait", "--output", "json")
+    assert first.code == 0, first.err
+    release = Release.objects.get(project=pipeline.project, version="3.0.0")
+    assert release.notes == "Pipeline 7."
+    answer = json.loads(first.out)
+    assert (answer["id"], answer["state"]) == (Deployment.objects.get(release=release).pk, "success")
+    assert "Created release 3.0.0 of ci-app" in first.err
+
+    rerun = cli.run("--output", "json", *words, "--create-release")
+    assert rerun.code == 0, rerun.err
+    assert json.loads(rerun.out)["release"] == release.pk
+    assert "Found existing release 3.0.0 of ci-app" in rerun.err
+    assert Release.objects.count() == 1
+
+
+def test_deploy_of_a_missing_version_is_refused_with_exit_4(cli, root, pipeline):
+    cli(root)
+    words = ["deploy", "--project", "ci-app", "--version", "9.9.9", "--environment", "staging"]
+    missing = cli.run(*words)
+    assert missing.code == 4
+    assert missing.err == (
+        "relman-cli: error: ci-app has no release 9.9.9; create it first, or add --create-release.\n"
+    )
+    refused = cli.run(*words, "--create-release", "--environment", "production", "--output", "json")
+    assert refused.code == 4
+    assert json.loads(refused.out)["code"] == "lifecycle"
+    both = cli.run(*words, "--release-id", "1")
+    assert (both.code, both.err) == (4, "relman-cli: error: --release-id names the release alone; "
+                                        "leave out --project, --version and --create-release.\n")  # fmt: skip
+    assert not Deployment.objects.exists()
 
 
 def test_existing_ok_finds_the_release_a_rerun_created(cli, octopus, root):

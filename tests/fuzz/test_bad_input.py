@@ -80,6 +80,9 @@ CASES = {
     "release, not UTF-8": ("root", "post", RELEASES, _raw(b'{"version": "\xff"}'), 400, "parse_error"),
     "release, version a list": ("root", "post", RELEASES, _json({"version": ["9"]}), 400, "invalid"),
     "release, plain text": ("root", "post", RELEASES, _raw("version=9", "text/plain"), 415, "unsupported_media_type"),
+    "release, form-encoded": (
+        "root", "post", RELEASES, _raw("version=9", "application/x-www-form-urlencoded"), 415, "unsupported_media_type",
+    ),
     "deployment, truncated JSON": (
         "root", "post", "/api/v1/releases/{release}/deployments/", _raw('{"environment":'), 400, "parse_error",
     ),
@@ -128,17 +131,17 @@ CASES = {
     "log after an id out of range": ("root", "get", "/api/v1/deployments/{waiting}/log/?after=" + "9" * 20, {}, 400, "invalid"),
     "an id that is not a number": ("root", "get", "/api/v1/deployments/0.5/", {}, 404, "not_found"),
     # duplicates
-    "duplicate version": ("root", "post", RELEASES, _json({"version": "1.0.0"}), 400, "duplicate_version"),
-    "duplicate environment": ("root", "post", "/api/v1/environments/", _json({"name": "Manual Test"}), 400, "invalid"),
+    "duplicate version": ("root", "post", RELEASES, _json({"version": "1.0.0"}), 409, "duplicate_version"),
+    "duplicate environment": ("root", "post", "/api/v1/environments/", _json({"name": "Manual Test"}), 409, "duplicate_name"),
     "duplicate project slug": (
         "root", "post", "/api/v1/projects/", _json({"name": "Another", "slug": "manual-deployment", "lifecycle": "$lifecycle"}),
-        400, "duplicate_slug",
+        409, "duplicate_slug",
     ),
     "duplicate step names": (
         "root", "put", PROCESS, _json({"steps": [{"name": "A"}, {"name": "A"}]}), 400, "invalid",
     ),
     # oversized notes
-    "oversized release notes": ("root", "post", RELEASES, _json({"version": "9.9.9", "notes": TOO_LONG}), 400, "too_long"),
+    "oversized release notes": ("root", "post", RELEASES, _json({"version": "9.9.9", "notes": TOO_LONG}), 400, "invalid"),
     "body over the upload limit": (
         "root", "post", RELEASES, _json({"version": "9.9.9", "notes": "n" * 2_621_441}), 400, "too_large",
     ),
@@ -157,7 +160,7 @@ CASES = {
     ),
     "oversized submit notes": (
         "sarah", "post", "/api/v1/interruptions/{pending}/submit/", _json({"result": "proceed", "notes": TOO_LONG}),
-        400, "too_long",
+        400, "invalid",
     ),
     # wrong states
     "deploy to Live before Test": (

@@ -116,7 +116,7 @@ def test_editing_the_process_does_not_change_an_existing_release(release, octopu
 
 
 def test_duplicate_version_refused(release, octopus, root):
-    with pytest.raises(InvalidInput, match="already has a release 1.0.0"):
+    with pytest.raises(Conflict, match="already has a release 1.0.0"):
         release_create(project=octopus.project, version="1.0.0", actor=root)
 
 
