@@ -30,7 +30,7 @@ STEP_FIELDSETS = (
             )
         },
     ),
-    ("Script", {"fields": ("script", "timeout_seconds")}),
+    ("Script", {"fields": ("script", "timeout_seconds", "target_roles")}),
 )
 STEP_LINKS = ("environments", "excluded_environments", "responsible_teams")
 PROJECT_FIELDS = ("name", "slug", "group", "lifecycle", "description", "disabled", "guided_failure")
@@ -53,6 +53,7 @@ def _step_spec(cleaned: dict, step: Step) -> StepSpec:
         prevent_self_approval=bool(cleaned.get("prevent_self_approval")),
         script=cleaned.get("script") or "",
         timeout_seconds=step.timeout_seconds if timeout is None else timeout,
+        target_roles=tuple(cleaned.get("target_roles") or ()),
     )
 
 
@@ -70,6 +71,7 @@ def _stored_spec(step: Step) -> StepSpec:
         prevent_self_approval=step.prevent_self_approval,
         script=step.script,
         timeout_seconds=step.timeout_seconds,
+        target_roles=tuple(step.target_roles),
     )
 
 
@@ -122,6 +124,7 @@ class StepForm(forms.ModelForm):
             "prevent_self_approval",
             "script",
             "timeout_seconds",
+            "target_roles",
         )
 
     def clean(self):

@@ -71,6 +71,12 @@ class StepFields(models.Model):
     )
     script = models.TextField(blank=True, help_text="Bash, run by a worker; exit code 0 is success.")
     timeout_seconds = models.PositiveIntegerField(default=DEFAULT_SCRIPT_TIMEOUT_SECONDS)
+    target_roles = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Run the script on every enabled target of the environment with one of these roles "
+        "(none: on Relman's built-in runner).",
+    )
 
     class Meta:
         abstract = True

@@ -20,7 +20,7 @@ from processes.models import Project, ProjectGroup, Step
 from relman.deletion import delete_or_refuse
 from relman.exceptions import InvalidInput, PermissionRefused
 from relman.updates import apply_changes
-from relman.validation import check_name_and_slug_free
+from relman.validation import check_name_and_slug_free, roles_errors
 from teams import permissions
 from teams.audit import audit_record
 from teams.models import Team, User
@@ -248,6 +248,7 @@ class StepSpec:
     prevent_self_approval: bool = False
     script: str = ""
     timeout_seconds: int = DEFAULT_SCRIPT_TIMEOUT_SECONDS
+    target_roles: Sequence[str] = field(default_factory=tuple)
 
 
 def process_step_errors(steps: Sequence[StepSpec]) -> dict[int, dict[str, list[str]]]:
@@ -300,6 +301,8 @@ def process_step_errors(steps: Sequence[StepSpec]) -> dict[int, dict[str, list[s
         if both:
             names_both = ", ".join(e.name for e in step.environments if e.pk in both)
             add(index, "excluded_environments", f"{names_both} cannot be both included and excluded.")
+        for message in roles_errors(step.target_roles):
+            add(index, "target_roles", message)
     return errors
 
 
@@ -335,6 +338,7 @@ def process_replace(
             prevent_self_approval=spec.prevent_self_approval,
             script=spec.script,
             timeout_seconds=spec.timeout_seconds,
+            target_roles=list(dict.fromkeys(spec.target_roles)),
         )
         step.environments.set(spec.environments)
         step.excluded_environments.set(spec.excluded_environments)
@@ -369,6 +373,7 @@ def process_summary(project: Project) -> list[dict]:
             "prevent_self_approval": step.prevent_self_approval,
             "script": step.script,
             "timeout_seconds": step.timeout_seconds,
+            "target_roles": step.target_roles,
         }
         for step in Step.objects.filter(project=project)
         .order_by("position", "id")

@@ -16,4 +16,5 @@ urlpatterns = [
     path("", include("teams.urls")),
     path("", include("releases.urls")),
     path("projects/", include("processes.urls")),
+    path("targets/", include("targets.urls")),
 ]

@@ -8,7 +8,7 @@ from pathlib import Path
 import grimp
 import pytest
 
-PACKAGES = ("relman", "teams", "lifecycles", "processes", "releases")
+PACKAGES = ("relman", "teams", "lifecycles", "processes", "targets", "releases")
 
 
 @pytest.fixture(scope="module")

@@ -59,6 +59,12 @@ class StepDocumentSerializer(serializers.Serializer):
     timeout_seconds = serializers.IntegerField(
         min_value=1, max_value=MAX_TIMEOUT_SECONDS, default=DEFAULT_SCRIPT_TIMEOUT_SECONDS
     )
+    target_roles = serializers.ListField(
+        child=serializers.CharField(),
+        default=list,
+        help_text="For script steps: run on every enabled target of the environment with one of these "
+        "roles (none: on Relman's built-in runner).",
+    )
 
 
 class ProcessSerializer(serializers.Serializer):
