@@ -29,6 +29,7 @@ from relman.exceptions import Conflict
 from teams.audit import audit_record
 from teams.choices import Role
 from teams.models import ApiKey, AuditEvent, RoleGrant, Team, User
+from targets.services import target_create
 from teams.services import api_key_create
 
 # A changelist costs a fixed number of queries (session, user, counts, rows, filter
@@ -131,6 +132,7 @@ def _make_rows(suffix: str = "") -> Rows:
         environment=environments[0],
     )
     Group.objects.create(name=f"Admin helpers{suffix}")
+    target_create(name=f"web-1{suffix}", environments=[environments[0]], roles=["web"], actor=None)
     return Rows(
         environments=environments,
         lifecycle=lifecycle,

@@ -157,6 +157,7 @@ def test_process_summary_is_the_document_with_slugs_and_team_names(octopus, edit
             "prevent_self_approval": True,
             "script": "",
             "timeout_seconds": 600,
+            "target_roles": [],
         },
         {
             "name": "Deploy",
@@ -171,6 +172,7 @@ def test_process_summary_is_the_document_with_slugs_and_team_names(octopus, edit
             "prevent_self_approval": False,
             "script": "./deploy.sh",
             "timeout_seconds": 600,
+            "target_roles": [],
         },
     ]
 
