@@ -26,10 +26,10 @@ from releases.models import (
     TaskLogEntry,
 )
 from relman.exceptions import Conflict
+from targets.services import target_create
 from teams.audit import audit_record
 from teams.choices import Role
 from teams.models import ApiKey, AuditEvent, RoleGrant, Team, User
-from targets.services import target_create
 from teams.services import api_key_create
 
 # A changelist costs a fixed number of queries (session, user, counts, rows, filter
