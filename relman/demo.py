@@ -12,6 +12,8 @@ from lifecycles.choices import PhaseRule
 from lifecycles.models import Environment, Lifecycle, Phase, PhaseEnvironment
 from processes.choices import StepKind
 from processes.models import Project, ProjectGroup, Step
+from targets.models import Target
+from targets.services import target_create
 from teams.choices import Role
 from teams.models import RoleGrant, Team, User
 
@@ -207,3 +209,30 @@ def goodhealth_demo(password: str | None = DEMO_PASSWORD) -> Demo:
 
 def demo_admin(password: str | None = DEMO_PASSWORD) -> User:
     return _user("admin", "Administrator", superuser=True, password=password)
+
+
+# The demo's target: `serve` runs a local agent for it (relman.management.commands.serve).
+DEMO_TARGET_SLUG = "manual-test"
+
+
+def demo_target() -> Target:
+    """The "Manual Test" target, role ``app``, serving the demo's environments, and
+    GoodHealth's Deploy script set to run on targets with that role; so the first
+    deployment a new user watches runs a step on an agent. Needs both scenarios loaded."""
+    target = Target.objects.filter(slug=DEMO_TARGET_SLUG).first()
+    if target is None:
+        environments = Environment.objects.filter(
+            slug__in=["manual-test", "integration", "testing", "production"]
+        )
+        target, _ = target_create(
+            name="Manual Test",
+            slug=DEMO_TARGET_SLUG,
+            description="This machine, through the agent that `manage.py serve` starts.",
+            environments=list(environments),
+            roles=["app"],
+            actor=None,
+        )
+    Step.objects.filter(project__slug="goodhealth", name="Deploy", target_roles=[]).update(
+        target_roles=["app"]
+    )
+    return target

@@ -36,6 +36,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             octopus = demo.octopus_demo()
             goodhealth = demo.goodhealth_demo()
+            demo.demo_target()
             if not no_deploy:
                 for scenario in (octopus, goodhealth):
                     if not Release.objects.filter(project=scenario.project).exists():
