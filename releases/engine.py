@@ -12,15 +12,20 @@ The verbs, read top to bottom:
    environment) slot is free, skip steps whose run condition or environment rules them out,
    raise an interruption for a manual step (the deployment then waits for a person and the
    worker is free), claim a script step — which it then runs outside any transaction
-   through a ``releases.runner.Runner`` — or ``finish`` when no step is left.
+   through a ``releases.runner.Runner`` — or ``finish`` when no step is left. A script
+   step with target roles is not run by the worker: it gets a StepRun per matching target
+   and the worker is free (``_dispatch_to_targets``). The targets' agents ``run_claim``
+   a run (exactly once), ``run_report`` its lines and heartbeats and ``run_finish`` it;
+   the last run to finish decides the step under the deployment's lock, as a worker's
+   outcome would (``_close_step_if_done``).
 3. ``assign`` and ``answer`` are a person taking and answering an interruption; an answer
    ``resume``s the deployment. ``cancel`` stops a deployment from any unfinished state.
 4. ``deployments_sweep`` finds what should be moving and is not (a lost message, a worker
-   killed mid-script) and repairs it.
+   killed mid-script, an agent gone silent, a run no agent claims) and repairs it.
 
-Where the coming transitions go: a scheduled start is a condition in ``start``; a script
-run on an agent is another ``releases.runner.Runner``, chosen in ``_run_script``; a quorum is counted in
-``answer`` before the step moves; a timeout is the sweep calling ``answer`` as the system.
+Where the coming transitions go: a scheduled start is a condition in ``start``; a quorum
+is counted in ``answer`` before the step moves; a timeout is the sweep calling ``answer``
+as the system.
 
 PostgreSQL holds the truth. Every change happens under the deployment's row lock inside a
 transaction that also writes its task-log lines and audit event; Celery messages are
