@@ -595,10 +595,13 @@ def run_report(run: StepRun, lines: list[tuple[str, str]]) -> bool:
 
 
 @transaction.atomic
-def run_finish(run_id: int, attempt: int, outcome: Outcome, *, omitted: int = 0) -> bool:
-    """The agent reports how its run ended. Recorded once: repeating the same report (an
-    agent retrying until it hears back) changes nothing and returns True; a report about a
-    run the sweep already decided, or an earlier attempt, returns False."""
+def run_finish(
+    run_id: int, attempt: int, outcome: Outcome, *, tail: list[tuple[str, str]] = (), omitted: int = 0
+) -> bool:
+    """The agent reports how its run ended, with the last lines of a long output (after a
+    line counting the ``omitted`` ones). Recorded once: repeating the same report (an agent
+    retrying until it hears back) changes nothing and returns True; a report about a run
+    the sweep already decided, or an earlier attempt, returns False."""
     run = StepRun.objects.select_related("step__release_step", "target").get(pk=run_id)
     deployment = _lock_raw(run.step.deployment_id)
     run = (
@@ -618,6 +621,8 @@ def run_finish(run_id: int, attempt: int, outcome: Outcome, *, omitted: int = 0)
             step=run.step,
             level=LogLevel.WARNING,
         )
+    for level, text in tail:
+        decision.log(f"[{name}] {text}", step=run.step, level=level)
     if outcome.cancelled:
         state, line = RunState.CANCELLED, "Stopped: the deployment was cancelled."
     elif outcome.exit_code == 0:

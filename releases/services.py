@@ -407,10 +407,9 @@ def agent_finish(
     head = settings.RELMAN_AGENT_OUTPUT_MAX_LINES - settings.RELMAN_AGENT_OUTPUT_TAIL_LINES
     tail = list(tail)[-settings.RELMAN_AGENT_OUTPUT_TAIL_LINES :]
     dropped = max(0, run.output_lines - head)
-    if run.state == RunState.RUNNING and tail:
-        engine.run_report(run, [(level, _bounded(text)) for level, text in tail])
     outcome = Outcome(exit_code=exit_code, timed_out=timed_out, cancelled=cancelled)
-    if not engine.run_finish(run.pk, attempt, outcome, omitted=dropped + max(0, omitted)):
+    tail = [(level, _bounded(text)) for level, text in tail]
+    if not engine.run_finish(run.pk, attempt, outcome, tail=tail, omitted=dropped + max(0, omitted)):
         run.refresh_from_db(fields=["state"])
         raise Conflict(
             f"Run {run_id} was already {run.state}; this report was not recorded.", code="run_finished"

@@ -237,9 +237,8 @@ class Run:
             reader.start()
         deadline = time.monotonic() + self.job["timeout_seconds"]
         timed_out = cancelled = False
-        last_report = 0.0
-        while process.poll() is None or any(r.is_alive() for r in readers):
-            time.sleep(REPORT_SECONDS / 5)
+        last_report = time.monotonic()
+        while not self.ended(process, readers):
             now = time.monotonic()
             if now - last_report >= REPORT_SECONDS or self.lines.qsize() >= REPORT_MAX_LINES:
                 last_report = now
@@ -250,7 +249,8 @@ class Run:
             if now >= deadline and not (cancelled or timed_out):
                 timed_out = True
                 _stop(process)
-        self.report()
+        if not self.lines.empty():
+            self.report()
         return {
             "exit_code": process.returncode,
             "timed_out": timed_out,
@@ -258,6 +258,18 @@ class Run:
             "tail": list(self.tail),
             "omitted": self.omitted,
         }
+
+    @staticmethod
+    def ended(process: subprocess.Popen, readers: list[threading.Thread]) -> bool:
+        """Waits a moment for the script to end (returning as soon as it does, so a short
+        script costs no waiting) and says whether it and its output have."""
+        try:
+            process.wait(timeout=REPORT_SECONDS / 5)
+        except subprocess.TimeoutExpired:
+            return False
+        for reader in readers:
+            reader.join(timeout=REPORT_SECONDS / 5)
+        return not any(reader.is_alive() for reader in readers)
 
     def read(self, stream, level: str) -> None:
         cap = self.line_max * 4

@@ -142,7 +142,15 @@ def test_long_lines_are_cut_with_a_marker_and_a_long_output_keeps_its_head_and_t
     assert f"[db-1] {'x' * 100} … [line truncated: 250 characters, 100 kept]" in log
     assert "[db-1] line 3" in log and "[db-1] line 4" not in log  # the head: 1,005 − 1,000 lines
     assert "[db-1] … 506 lines of output not kept: a run keeps its first 5 and last 1,000 lines …" in log
-    assert log.index("[db-1] tail 0") > log.index("[db-1] line 3")
+    marker = log.index(
+        "[db-1] … 506 lines of output not kept: a run keeps its first 5 and last 1,000 lines …"
+    )
+    assert (
+        log.index("[db-1] line 3")
+        < marker
+        < log.index("[db-1] tail 0")
+        < log.index("[db-1] Exited with code 0.")
+    )
 
 
 def test_a_run_nobody_claims_within_the_timeout_fails_naming_the_offline_target(
