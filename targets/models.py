@@ -52,8 +52,15 @@ class Target(models.Model):
     class Meta:
         ordering = ["name"]
 
+    # An agent's requests are made as its target (targets.authentication), so whatever
+    # reads a request's user (request logs) finds one.
+    is_authenticated = True
+
     def __str__(self) -> str:
         return self.name
+
+    def get_username(self) -> str:
+        return f"target:{self.slug}"
 
     @property
     def status(self) -> str:
