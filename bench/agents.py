@@ -60,9 +60,6 @@ class Server:
             self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}/"
         self.processes: list[subprocess.Popen] = []
-        self.log = (
-            subprocess.DEVNULL if "BENCH_LOG" not in os.environ else open(os.environ["BENCH_LOG"], "ab")
-        )  # noqa: SIM115
 
     def start(self) -> None:
         self._spawn(
@@ -97,7 +94,7 @@ class Server:
 
     def _spawn(self, command: list[str], env: dict[str, str]) -> None:
         self.processes.append(
-            subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=self.log)
+            subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         )
 
     def stop(self) -> None:
