@@ -2,7 +2,6 @@
 rotation, and the agent endpoints refusing anything but the target's own token."""
 
 import pytest
-from rest_framework.test import APIClient
 
 from lifecycles.models import Environment
 from targets.models import Target
@@ -11,12 +10,6 @@ from teams.models import AuditEvent, RoleGrant, Team, User
 
 URL = "/api/v1/targets/"
 CLAIM = "/api/v1/agent/claim/"
-
-
-def _agent(token: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
 
 
 @pytest.fixture
@@ -60,23 +53,23 @@ def test_a_target_outside_the_viewers_environments_is_404(api, root, octopus, cr
     assert client.get(f"{URL}web-1/").status_code == 200
 
 
-def test_rotating_stops_the_old_token_at_once(api, root, created):
+def test_rotating_stops_the_old_token_at_once(api, root, created, agent_client):
     old = created["agent_token"]
-    assert _agent(old).post(CLAIM, {"wait": 0}, format="json").status_code == 204
+    assert agent_client(old).post(CLAIM, {"wait": 0}, format="json").status_code == 204
     new = api(root).post(f"{URL}web-1/rotate-token/").json()["agent_token"]
-    refused = _agent(old).post(CLAIM, {"wait": 0}, format="json")
+    refused = agent_client(old).post(CLAIM, {"wait": 0}, format="json")
     assert refused.status_code == 401 and "rotated" in refused.json()["detail"]
-    assert _agent(new).post(CLAIM, {"wait": 0}, format="json").status_code == 204
+    assert agent_client(new).post(CLAIM, {"wait": 0}, format="json").status_code == 204
 
 
-def test_an_api_key_is_not_an_agent_token_nor_the_other_way(api, root, created):
+def test_an_api_key_is_not_an_agent_token_nor_the_other_way(api, root, created, agent_client):
     assert api(root).post(CLAIM, {"wait": 0}, format="json").status_code == 401
-    assert _agent(created["agent_token"]).get("/api/v1/deployments/").status_code == 401
+    assert agent_client(created["agent_token"]).get("/api/v1/deployments/").status_code == 401
 
 
-def test_a_poll_says_the_agent_is_online_with_its_host_and_version(api, root, created):
+def test_a_poll_says_the_agent_is_online_with_its_host_and_version(api, root, created, agent_client):
     body = {"wait": 0, "hostname": "web-1.example.com", "version": "9.9"}
-    assert _agent(created["agent_token"]).post(CLAIM, body, format="json").status_code == 204
+    assert agent_client(created["agent_token"]).post(CLAIM, body, format="json").status_code == 204
     target = api(root).get(f"{URL}web-1/").json()
     assert (target["status"], target["hostname"], target["agent_version"]) == (
         "online",

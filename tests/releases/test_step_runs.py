@@ -9,7 +9,6 @@ import pytest
 from django.db import connection, transaction
 from django.test import override_settings
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from lifecycles.models import Environment
 from processes.models import Step
@@ -29,12 +28,6 @@ from targets.services import target_create
 CLAIM = "/api/v1/agent/claim/"
 
 
-def _agent(token: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
-
-
 @pytest.fixture
 def manual_test(octopus):
     return Environment.objects.get(slug="manual-test")
@@ -46,6 +39,12 @@ def tokens(manual_test):
         name: target_create(name=name, environments=[manual_test], roles=roles, actor=None)[1]
         for name, roles in (("web-a", ["app"]), ("web-b", ["app", "web"]), ("db-1", ["db"]))
     }
+
+
+@pytest.fixture
+def agents(tokens, agent_client):
+    """An agent's API client per target."""
+    return {name: agent_client(token) for name, token in tokens.items()}
 
 
 def _deploy(octopus, root, environment, engine_, roles=("app",), guided_failure=False, timeout=600):
@@ -66,14 +65,14 @@ def _deploy(octopus, root, environment, engine_, roles=("app",), guided_failure=
         )
 
 
-def _claim(token: str) -> dict | None:
-    response = _agent(token).post(CLAIM, {"wait": 0}, format="json")
+def _claim(agent) -> dict | None:
+    response = agent.post(CLAIM, {"wait": 0}, format="json")
     assert response.status_code in (200, 204), response.content
     return response.json() if response.status_code == 200 else None
 
 
-def _finish(token: str, job: dict, exit_code: int, **extra):
-    return _agent(token).post(
+def _finish(agent, job: dict, exit_code: int, **extra):
+    return agent.post(
         f"/api/v1/agent/runs/{job['run']}/finish/",
         {"attempt": job["attempt"], "exit_code": exit_code, **extra},
         format="json",
@@ -85,7 +84,7 @@ def _messages(deployment) -> list[str]:
 
 
 def test_no_matching_target_fails_the_step_naming_environment_and_roles(
-    octopus, root, manual_test, tokens, engine
+    octopus, root, manual_test, agents, engine
 ):
     deployment = _deploy(octopus, root, manual_test, engine, roles=("cache", "queue"))
     deployment.refresh_from_db()
@@ -93,51 +92,51 @@ def test_no_matching_target_fails_the_step_naming_environment_and_roles(
     assert "No enabled target in Manual Test has the role cache or queue." in _messages(deployment)
 
 
-def test_each_matching_target_gets_one_run_claimed_once(octopus, root, manual_test, tokens, engine):
+def test_each_matching_target_gets_one_run_claimed_once(octopus, root, manual_test, agents, engine):
     deployment = _deploy(octopus, root, manual_test, engine)
     assert sorted(StepRun.objects.values_list("target__name", flat=True)) == ["web-a", "web-b"]
-    job = _claim(tokens["web-a"])
+    job = _claim(agents["web-a"])
     assert job["script"] == "./deploy.sh" and job["variables"]["RELMAN_TARGET"] == "web-a"
-    assert _claim(tokens["web-a"]) is None  # a repeated claim gets nothing more
-    assert _claim(tokens["db-1"]) is None  # another target never sees it
+    assert _claim(agents["web-a"]) is None  # a repeated claim gets nothing more
+    assert _claim(agents["db-1"]) is None  # another target never sees it
     with engine():
-        assert _finish(tokens["web-a"], job, 0).status_code == 204
+        assert _finish(agents["web-a"], job, 0).status_code == 204
     deployment.refresh_from_db()
     assert deployment.state == DeploymentState.EXECUTING  # web-b has not run yet
-    other = _claim(tokens["web-b"])
+    other = _claim(agents["web-b"])
     with engine():
-        _finish(tokens["web-b"], other, 0)
-        assert _finish(tokens["web-b"], other, 0).status_code == 204  # repeated: harmless
+        _finish(agents["web-b"], other, 0)
+        assert _finish(agents["web-b"], other, 0).status_code == 204  # repeated: harmless
     deployment.refresh_from_db()
     assert deployment.state == DeploymentState.SUCCESS
     assert _messages(deployment).count("[web-b] Exited with code 0.") == 1
 
 
-def test_an_agent_cannot_report_on_a_run_it_does_not_hold(octopus, root, manual_test, tokens, engine):
+def test_an_agent_cannot_report_on_a_run_it_does_not_hold(octopus, root, manual_test, agents, engine):
     _deploy(octopus, root, manual_test, engine)
-    job = _claim(tokens["web-a"])
+    job = _claim(agents["web-a"])
     url = f"/api/v1/agent/runs/{job['run']}/report/"
     lines = {"attempt": job["attempt"], "lines": [{"text": "hello"}]}
-    assert _agent(tokens["web-b"]).post(url, lines, format="json").status_code == 404
-    assert _agent(tokens["web-a"]).post(url, {**lines, "attempt": 7}, format="json").status_code == 409
-    assert _agent(tokens["web-a"]).post(url, {**lines, "lines": "x"}, format="json").status_code == 400
+    assert agents["web-b"].post(url, lines, format="json").status_code == 404
+    assert agents["web-a"].post(url, {**lines, "attempt": 7}, format="json").status_code == 409
+    assert agents["web-a"].post(url, {**lines, "lines": "x"}, format="json").status_code == 400
     assert not StepRun.objects.filter(pk=job["run"], output_lines__gt=0).exists()
 
 
 @override_settings(RELMAN_AGENT_OUTPUT_MAX_LINES=1_005, RELMAN_AGENT_LINE_MAX_CHARS=100)
 def test_long_lines_are_cut_with_a_marker_and_a_long_output_keeps_its_head_and_tail(
-    octopus, root, manual_test, tokens, engine
+    octopus, root, manual_test, agents, engine
 ):
     deployment = _deploy(octopus, root, manual_test, engine, roles=("db",))
-    job = _claim(tokens["db-1"])
-    client = _agent(tokens["db-1"])
+    job = _claim(agents["db-1"])
+    client = agents["db-1"]
     url = f"/api/v1/agent/runs/{job['run']}/report/"
     answer = client.post(url, {"attempt": 1, "lines": [{"text": "x" * 250}]}, format="json")
     assert answer.json() == {"stop": False}
     client.post(url, {"attempt": 1, "lines": [{"text": f"line {n}"} for n in range(10)]}, format="json")
     tail = [{"text": f"tail {n}"} for n in range(3)]
     with engine():
-        _finish(tokens["db-1"], job, 0, tail=tail, omitted=500)
+        _finish(agents["db-1"], job, 0, tail=tail, omitted=500)
     log = _messages(deployment)
     assert f"[db-1] {'x' * 100} … [line truncated: 250 characters, 100 kept]" in log
     assert "[db-1] line 3" in log and "[db-1] line 4" not in log  # the head: 1,005 − 1,000 lines
@@ -154,7 +153,7 @@ def test_long_lines_are_cut_with_a_marker_and_a_long_output_keeps_its_head_and_t
 
 
 def test_a_run_nobody_claims_within_the_timeout_fails_naming_the_offline_target(
-    octopus, root, manual_test, tokens, engine
+    octopus, root, manual_test, agents, engine
 ):
     deployment = _deploy(octopus, root, manual_test, engine, roles=("db",), timeout=30)
     StepRun.objects.update(queued_at=timezone.now() - timedelta(seconds=31))
@@ -166,26 +165,26 @@ def test_a_run_nobody_claims_within_the_timeout_fails_naming_the_offline_target(
 
 
 def test_an_agent_silent_past_the_limit_is_lost_once_and_its_late_report_is_refused(
-    octopus, root, manual_test, tokens, engine
+    octopus, root, manual_test, agents, engine
 ):
     deployment = _deploy(octopus, root, manual_test, engine, roles=("db",))
-    job = _claim(tokens["db-1"])
+    job = _claim(agents["db-1"])
     StepRun.objects.update(heartbeat_at=timezone.now() - timedelta(hours=1))
     with engine():
         assert deployments_sweep()["agent_lost"] == 1
         assert deployments_sweep()["agent_lost"] == 0
     assert _messages(deployment).count("[db-1] Agent lost while running this step") == 1
-    assert _finish(tokens["db-1"], job, 0).status_code == 409
+    assert _finish(agents["db-1"], job, 0).status_code == 409
     deployment.refresh_from_db()
     assert deployment.state == DeploymentState.FAILED
 
 
-def test_guided_failure_retries_only_the_failed_runs(octopus, root, manual_test, tokens, engine):
+def test_guided_failure_retries_only_the_failed_runs(octopus, root, manual_test, agents, engine):
     deployment = _deploy(octopus, root, manual_test, engine, guided_failure=True)
-    jobs = {name: _claim(tokens[name]) for name in ("web-a", "web-b")}
+    jobs = {name: _claim(agents[name]) for name in ("web-a", "web-b")}
     with engine():
-        _finish(tokens["web-a"], jobs["web-a"], 0)
-        _finish(tokens["web-b"], jobs["web-b"], 3)
+        _finish(agents["web-a"], jobs["web-a"], 0)
+        _finish(agents["web-b"], jobs["web-b"], 3)
     deployment.refresh_from_db()
     assert deployment.state == DeploymentState.WAITING
     assert "The script failed on 1 of 2 targets: web-b." in _messages(deployment)
@@ -196,29 +195,29 @@ def test_guided_failure_retries_only_the_failed_runs(octopus, root, manual_test,
     runs = {r.target.name: r for r in StepRun.objects.select_related("target")}
     assert (runs["web-a"].state, runs["web-a"].attempt) == (RunState.SUCCESS, 1)
     assert (runs["web-b"].state, runs["web-b"].attempt) == (RunState.PENDING, 2)
-    assert _claim(tokens["web-a"]) is None
-    retry = _claim(tokens["web-b"])
-    assert _finish(tokens["web-b"], jobs["web-b"], 0).status_code == 409  # the first attempt's report
+    assert _claim(agents["web-a"]) is None
+    retry = _claim(agents["web-b"])
+    assert _finish(agents["web-b"], jobs["web-b"], 0).status_code == 409  # the first attempt's report
     with engine():
-        _finish(tokens["web-b"], retry, 0)
+        _finish(agents["web-b"], retry, 0)
     deployment.refresh_from_db()
     assert deployment.state == DeploymentState.SUCCESS
 
 
 def test_cancel_stops_pending_runs_and_tells_a_running_agent_to_stop(
-    octopus, root, manual_test, tokens, engine
+    octopus, root, manual_test, agents, engine
 ):
     deployment = _deploy(octopus, root, manual_test, engine)
-    job = _claim(tokens["web-a"])
+    job = _claim(agents["web-a"])
     with engine():
         deployment_cancel(deployment=deployment, actor=root)
     assert StepRun.objects.get(target__name="web-b").state == RunState.CANCELLED
-    report = _agent(tokens["web-a"]).post(
+    report = agents["web-a"].post(
         f"/api/v1/agent/runs/{job['run']}/report/", {"attempt": 1, "lines": []}, format="json"
     )
     assert report.json() == {"stop": True}
     with engine():
-        _finish(tokens["web-a"], job, -15, cancelled=True)
+        _finish(agents["web-a"], job, -15, cancelled=True)
     step = StepRun.objects.get(target__name="web-a").step
     assert step.state == StepState.FAILED
     assert "== Cancelled: Step 1: Deploy ==" in _messages(deployment)
