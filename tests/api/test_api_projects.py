@@ -133,6 +133,7 @@ def test_process_document_in_order(api, vera, octopus):
         "prevent_self_approval": False,
         "script": "",
         "timeout_seconds": 600,
+        "target_roles": [],
     }
     assert steps[2]["responsible_teams"] == [ops.pk]
     assert steps[2]["block_deployments"] is False
