@@ -31,7 +31,7 @@ STEP_FIELDSETS = (
             )
         },
     ),
-    ("Script", {"fields": ("script", "timeout_seconds")}),
+    ("Script", {"fields": ("script", "timeout_seconds", "target_roles")}),
 )
 STEP_LINKS = ("environments", "excluded_environments", "responsible_teams")
 PROJECT_FIELDS = ("name", "slug", "group", "lifecycle", "description", "disabled", "guided_failure")
@@ -56,6 +56,7 @@ def _step_spec(cleaned: dict, step: Step) -> StepSpec:
         timeout_seconds=step.timeout_seconds if timeout is None else timeout,
         remind_after_minutes=cleaned.get("remind_after_minutes"),
         notify=tuple(cleaned.get("notify") or ()),
+        target_roles=tuple(cleaned.get("target_roles") or ()),
     )
 
 
@@ -75,6 +76,7 @@ def _stored_spec(step: Step) -> StepSpec:
         timeout_seconds=step.timeout_seconds,
         remind_after_minutes=step.remind_after_minutes,
         notify=tuple(step.notify),
+        target_roles=tuple(step.target_roles),
     )
 
 
@@ -129,6 +131,7 @@ class StepForm(forms.ModelForm):
             "timeout_seconds",
             "remind_after_minutes",
             "notify",
+            "target_roles",
         )
 
     def clean(self):

@@ -86,6 +86,12 @@ class StepFields(models.Model):
     notify = models.JSONField(
         default=list, blank=True, help_text="More addresses mailed when the step waits (BuildMaster's CC)."
     )
+    target_roles = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Run the script on every enabled target of the environment with one of these roles "
+        "(none: on Relman's built-in runner).",
+    )
 
     class Meta:
         abstract = True

@@ -22,7 +22,7 @@ from processes.models import Project, ProjectGroup, Step
 from relman.deletion import delete_or_refuse
 from relman.exceptions import Conflict, InvalidInput, PermissionRefused
 from relman.updates import apply_changes
-from relman.validation import check_name_and_slug_free
+from relman.validation import check_name_and_slug_free, roles_errors
 from teams import permissions
 from teams.audit import audit_record
 from teams.models import Team, User
@@ -253,6 +253,7 @@ class StepSpec:
     timeout_seconds: int = DEFAULT_SCRIPT_TIMEOUT_SECONDS
     remind_after_minutes: int | None = None
     notify: Sequence[str] = field(default_factory=tuple)
+    target_roles: Sequence[str] = field(default_factory=tuple)
 
 
 def process_step_errors(steps: Sequence[StepSpec]) -> dict[int, dict[str, list[str]]]:
@@ -312,6 +313,8 @@ def process_step_errors(steps: Sequence[StepSpec]) -> dict[int, dict[str, list[s
                 validate_email(address)
             except ValidationError:
                 add(index, "notify", f"{address!r} is not an email address.")
+        for message in roles_errors(step.target_roles):
+            add(index, "target_roles", message)
     return errors
 
 
@@ -349,6 +352,7 @@ def process_replace(
             timeout_seconds=spec.timeout_seconds,
             remind_after_minutes=spec.remind_after_minutes,
             notify=list(spec.notify),
+            target_roles=list(dict.fromkeys(spec.target_roles)),
         )
         step.environments.set(spec.environments)
         step.excluded_environments.set(spec.excluded_environments)
@@ -385,6 +389,7 @@ def process_summary(project: Project) -> list[dict]:
             "timeout_seconds": step.timeout_seconds,
             "remind_after_minutes": step.remind_after_minutes,
             "notify": step.notify,
+            "target_roles": step.target_roles,
         }
         for step in Step.objects.filter(project=project)
         .order_by("position", "id")

@@ -66,6 +66,28 @@ STEP_FAILURES = frozenset({StepState.FAILED, StepState.ABORTED})
 STEP_FINISHED = frozenset({StepState.SUCCESS, StepState.FAILED, StepState.SKIPPED, StepState.ABORTED})
 
 
+class RunState(models.TextChoices):
+    """A script step's run on one target (a StepRun)."""
+
+    PENDING = "pending", "Waiting for the agent"
+    RUNNING = "running", "Running"
+    SUCCESS = "success", "Success"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+RUN_TRANSITIONS: dict[str, frozenset[str]] = {
+    # Claimed by the target's agent; failed by the sweep when nobody claims it in time.
+    RunState.PENDING: frozenset({RunState.RUNNING, RunState.FAILED, RunState.CANCELLED}),
+    # Finished by the agent; failed by the sweep when the agent is lost.
+    RunState.RUNNING: frozenset({RunState.SUCCESS, RunState.FAILED, RunState.CANCELLED}),
+    RunState.SUCCESS: frozenset(),
+    RunState.FAILED: frozenset({RunState.PENDING}),  # guided failure: retry the failed runs
+    RunState.CANCELLED: frozenset({RunState.PENDING}),
+}
+RUN_UNFINISHED = frozenset({RunState.PENDING, RunState.RUNNING})
+
+
 class InterruptionType(models.TextChoices):
     MANUAL_INTERVENTION = "manual_intervention", "Manual intervention"
     GUIDED_FAILURE = "guided_failure", "Guided failure"

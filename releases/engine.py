@@ -12,15 +12,20 @@ The verbs, read top to bottom:
    environment) slot is free, skip steps whose run condition or environment rules them out,
    raise an interruption for a manual step (the deployment then waits for a person and the
    worker is free), claim a script step — which it then runs outside any transaction
-   through a ``releases.runner.Runner`` — or ``finish`` when no step is left.
+   through a ``releases.runner.Runner`` — or ``finish`` when no step is left. A script
+   step with target roles is not run by the worker: it gets a StepRun per matching target
+   and the worker is free (``_dispatch_to_targets``). The targets' agents ``run_claim``
+   a run (exactly once), ``run_report`` its lines and heartbeats and ``run_finish`` it;
+   the last run to finish decides the step under the deployment's lock, as a worker's
+   outcome would (``_close_step_if_done``).
 3. ``assign`` and ``answer`` are a person taking and answering an interruption; an answer
    ``resume``s the deployment. ``cancel`` stops a deployment from any unfinished state.
 4. ``deployments_sweep`` finds what should be moving and is not (a lost message, a worker
-   killed mid-script) and repairs it.
+   killed mid-script, an agent gone silent, a run no agent claims) and repairs it.
 
-Where the coming transitions go: a scheduled start is a condition in ``start``; a script
-run on an agent is another ``releases.runner.Runner``, chosen in ``_run_script``; a quorum is counted in
-``answer`` before the step moves; a timeout is the sweep calling ``answer`` as the system.
+Where the coming transitions go: a scheduled start is a condition in ``start``; a quorum
+is counted in ``answer`` before the step moves; a timeout is the sweep calling ``answer``
+as the system.
 
 PostgreSQL holds the truth. Every change happens under the deployment's row lock inside a
 transaction that also writes its task-log lines, audit event and, for what people and
@@ -55,12 +60,15 @@ from releases.choices import (
     DEPLOYMENT_TRANSITIONS,
     INTERRUPTION_ANSWERS,
     MAX_RETRIES_PER_STEP,
+    RUN_TRANSITIONS,
+    RUN_UNFINISHED,
     STEP_FAILURES,
     STEP_TRANSITIONS,
     DeploymentState,
     InterruptionResult,
     InterruptionType,
     LogLevel,
+    RunState,
     StepState,
 )
 from releases.models import (
@@ -70,12 +78,15 @@ from releases.models import (
     Interruption,
     Release,
     ReleaseStep,
+    StepRun,
     TaskLogEntry,
 )
 from releases.runner import Job, LocalRunner, Outcome
 from relman import crypto
 from relman.exceptions import Conflict, InvalidInput
 from relman.queue import enqueue_on_commit, publish
+from relman.wake import notify_on_commit
+from targets.models import Target
 from teams.audit import audit_record
 from teams.models import User, team_names
 from variables import resolution
@@ -86,6 +97,7 @@ logger = logging.getLogger(__name__)
 # The Celery task that runs deployment_advance (releases.tasks binds to this name).
 ADVANCE_TASK = "releases.tasks.deployment_advance_task"
 WORKER_LOST = "Worker lost while running this step"
+AGENT_LOST = "Agent lost while running this step"
 
 
 class InvalidTransition(Conflict):
@@ -257,8 +269,14 @@ def _next_step(decision: Decision, steps: list[DeploymentStep] | None) -> Runnin
             decision.log(f"{step.title} skipped because {reason}.", step=step, level=LogLevel.VERBOSE)
             continue
         manual = release_step.kind == StepKind.MANUAL
-        refusal = decision.related.refusal(
-            release_step.instructions if manual else release_step.script, script=not manual
+        # A script for targets is checked per target when dispatched: its values (and
+        # #{Relman.Target}) depend on the target.
+        refusal = (
+            None
+            if release_step.target_roles and not manual
+            else decision.related.refusal(
+                release_step.instructions if manual else release_step.script, script=not manual
+            )
         )
         if refusal:
             _fail_before_running(decision, step, refusal)
@@ -267,6 +285,11 @@ def _next_step(decision: Decision, steps: list[DeploymentStep] | None) -> Runnin
         if release_step.kind == StepKind.MANUAL:
             _raise_manual_intervention(decision, step)
             return None
+        if release_step.target_roles:
+            _claim_script(decision, step, on_targets=True)
+            if _dispatch_to_targets(decision, step):
+                return None  # the targets' agents run it; run_finish decides on the last one
+            return _next_step(decision, None)
         _claim_script(decision, step)
         return Running(step=step, steps=steps)
     finish(decision, failed=failed)
@@ -396,9 +419,14 @@ def _next_reminder(release_step: ReleaseStep, after: datetime, *, sent: int) -> 
 # --- script steps -----------------------------------------------------------------------
 
 
-def _claim_script(decision: Decision, step: DeploymentStep) -> None:
+def _claim_script(decision: Decision, step: DeploymentStep, *, on_targets: bool = False) -> None:
+    """Pending → running. A step run by agents has no worker heartbeat (its runs have
+    their own), so the sweep's "worker lost" check leaves it alone."""
     now = timezone.now()
-    set_step_state(step, StepState.RUNNING, started_at=now, heartbeat_at=now, attempts=step.attempts + 1)
+    heartbeat = None if on_targets else now
+    set_step_state(
+        step, StepState.RUNNING, started_at=now, heartbeat_at=heartbeat, attempts=step.attempts + 1
+    )
     attempt = f" (attempt {step.attempts})" if step.attempts > 1 else ""
     decision.log(f"== Running: {step.title}{attempt} ==", step=step)
 
@@ -515,6 +543,229 @@ def _step_failed(
         return False
     decision.log(reason, f"== Failed: {step.title} ==", step=step, level=LogLevel.ERROR)
     return True
+
+
+# --- script steps on targets ------------------------------------------------------------
+#
+# A step with target roles is not run by the worker: ``_dispatch_to_targets`` gives each
+# matching target a StepRun and the worker is free. The targets' agents ``run_claim`` their
+# runs (exactly once each), report lines and heartbeats (``run_report``) and ``run_finish``
+# them; the last run to finish decides the step (``_close_step_if_done``), under the
+# deployment's lock like every other step decision.
+
+
+def target_channel(target_id: int) -> str:
+    """The wake-up channel an idle agent of the target waits on (relman.wake)."""
+    return f"relman_target_{target_id}"
+
+
+def _dispatch_to_targets(decision: Decision, step: DeploymentStep) -> bool:
+    """Gives the claimed step a run on every enabled target of the environment with one of
+    its roles, or — on a guided-failure retry — runs again only the ones that did not
+    succeed. Returns False when no target matches: the step has then failed, saying so."""
+    deployment = decision.deployment
+    now = timezone.now()
+    again = list(step.runs.exclude(state=RunState.SUCCESS).values_list("pk", "target_id"))
+    roles = step.release_step.target_roles
+    targets = (
+        list(Target.objects.filter(pk__in=[target_id for _, target_id in again]).order_by("name"))
+        if again
+        else _matching_targets(deployment.environment_id, roles)
+    )
+    for target in targets:
+        refusal = decision.related.on(target).refusal(step.release_step.script, script=True)
+        if refusal:
+            _step_failed(decision, step, f"{step.title} on {target.name} {refusal}")
+            return False
+    if again:
+        StepRun.objects.filter(pk__in=[pk for pk, _ in again]).update(
+            state=RunState.PENDING,
+            attempt=step.attempts,
+            exit_code=None,
+            queued_at=now,
+            started_at=None,
+            finished_at=None,
+            heartbeat_at=None,
+            output_lines=0,
+        )
+        target_ids = [target_id for _, target_id in again]
+    else:
+        if not targets:
+            environment = Environment.objects.get(pk=deployment.environment_id)
+            _step_failed(decision, step, f"No enabled target in {environment} has the role {_either(roles)}.")
+            return False
+        StepRun.objects.bulk_create(
+            StepRun(step=step, target=target, attempt=step.attempts, queued_at=now) for target in targets
+        )
+        target_ids = [target.pk for target in targets]
+        decision.log(f"Running on {', '.join(t.name for t in targets)}.", step=step)
+    for target_id in target_ids:
+        notify_on_commit(target_channel(target_id))
+    return True
+
+
+def _matching_targets(environment_id: int, roles: list[str]) -> list[Target]:
+    candidates = Target.objects.filter(environments=environment_id, enabled=True).order_by("name")
+    return [target for target in candidates if set(target.roles) & set(roles)]
+
+
+def _either(roles: list[str]) -> str:
+    return roles[0] if len(roles) == 1 else f"{', '.join(roles[:-1])} or {roles[-1]}"
+
+
+def run_claim(target: Target) -> StepRun | None:
+    """The oldest pending run of the target in an executing deployment, now running and
+    held by the calling agent, or None. Exactly once: the claim is a conditional UPDATE
+    from pending, so of two agents (or a repeated request) racing for a run, one wins and
+    the other moves on to the next run or gets nothing."""
+    pending = StepRun.objects.filter(
+        target=target, state=RunState.PENDING, step__deployment__state=DeploymentState.EXECUTING
+    ).order_by("id")
+    for run_id, attempt in pending.values_list("pk", "attempt")[:10]:
+        now = timezone.now()
+        claimed = StepRun.objects.filter(pk=run_id, state=RunState.PENDING, attempt=attempt).update(
+            state=RunState.RUNNING, started_at=now, heartbeat_at=now
+        )
+        if claimed:
+            run = StepRun.objects.select_related("step__release_step", "target").get(pk=run_id)
+            TaskLogEntry.objects.create(
+                deployment_id=run.step.deployment_id,
+                step=run.step,
+                message=f"[{target.name}] Started by the agent on {target.hostname or target.name}.",
+            )
+            return run
+    return None
+
+
+def run_report(run: StepRun, lines: list[tuple[str, str]]) -> bool:
+    """The agent holding the run reports output lines (possibly none: a heartbeat). Lines
+    go to the task log with the target's name. Returns whether the run is still wanted:
+    False once its deployment was cancelled or the sweep gave it up, and the agent stops
+    the script."""
+    wanted = StepRun.objects.filter(
+        pk=run.pk,
+        attempt=run.attempt,
+        state=RunState.RUNNING,
+        step__deployment__state=DeploymentState.EXECUTING,
+    ).update(heartbeat_at=timezone.now())
+    if lines:
+        mask = Related(run.step.deployment_id, target=run.target).masker().mask
+        TaskLogEntry.objects.bulk_create(
+            TaskLogEntry(
+                deployment_id=run.step.deployment_id,
+                step_id=run.step_id,
+                level=level,
+                message=mask(f"[{run.target.name}] {text}"),
+            )
+            for level, text in lines
+        )
+    return bool(wanted)
+
+
+@transaction.atomic
+def run_finish(
+    run_id: int, attempt: int, outcome: Outcome, *, tail: list[tuple[str, str]] = (), omitted: int = 0
+) -> bool:
+    """The agent reports how its run ended, with the last lines of a long output (after a
+    line counting the ``omitted`` ones). Recorded once: repeating the same report (an agent
+    retrying until it hears back) changes nothing and returns True; a report about a run
+    the sweep already decided, or an earlier attempt, returns False."""
+    run = StepRun.objects.select_related("step__release_step", "target").get(pk=run_id)
+    deployment = _lock_raw(run.step.deployment_id)
+    run = (
+        StepRun.objects.select_related("step__release_step", "target")
+        .select_for_update(of=("self",))
+        .get(pk=run_id)
+    )
+    if run.attempt != attempt or run.state != RunState.RUNNING:
+        return run.attempt == attempt and run.state != RunState.PENDING and run.exit_code == outcome.exit_code
+    decision = Decision(deployment)
+    name = run.target.name
+    if omitted:
+        decision.log(
+            f"[{name}] … {omitted:,} lines of output not kept: a run keeps its first"
+            f" {settings.RELMAN_AGENT_OUTPUT_MAX_LINES - settings.RELMAN_AGENT_OUTPUT_TAIL_LINES:,}"
+            f" and last {settings.RELMAN_AGENT_OUTPUT_TAIL_LINES:,} lines …",
+            step=run.step,
+            level=LogLevel.WARNING,
+        )
+    mask = decision.related.on(run.target).masker().mask if tail else None
+    for level, text in tail:
+        decision.log(mask(f"[{name}] {text}"), step=run.step, level=level)
+    if outcome.cancelled:
+        state, line = RunState.CANCELLED, "Stopped: the deployment was cancelled."
+    elif outcome.exit_code == 0:
+        state, line = RunState.SUCCESS, "Exited with code 0."
+    elif outcome.timed_out:
+        state = RunState.FAILED
+        line = f"Timed out after {run.step.release_step.timeout_seconds} seconds and was stopped."
+    elif outcome.exit_code is None:
+        state, line = RunState.FAILED, "The script could not be started."
+    else:
+        state, line = RunState.FAILED, f"Exited with code {outcome.exit_code}."
+    _set_run_state(run, state, exit_code=outcome.exit_code)
+    decision.log(
+        f"[{name}] {line}",
+        step=run.step,
+        level=LogLevel.INFO if state == RunState.SUCCESS else LogLevel.ERROR,
+    )
+    _close_step_if_done(decision, run.step)
+    decision.write()
+    return True
+
+
+def _set_run_state(run: StepRun, state: str, **fields) -> bool:
+    """Applies an allowed transition (``RUN_TRANSITIONS``), guarded like ``set_step_state``."""
+    if state not in RUN_TRANSITIONS[run.state]:
+        raise InvalidTransition(f"A run that is {run.state} cannot become {state}.")
+    fields.setdefault("finished_at", timezone.now())
+    if not StepRun.objects.filter(pk=run.pk, state=run.state, attempt=run.attempt).update(
+        state=state, **fields
+    ):
+        return False
+    run.state = state
+    for name, value in fields.items():
+        setattr(run, name, value)
+    return True
+
+
+def _close_step_if_done(decision: Decision, step: DeploymentStep) -> None:
+    """Under the deployment's lock, once no run of the running step is left unfinished:
+    the step succeeds when every run did, fails (or asks a person) otherwise, and a worker
+    takes the deployment on after commit."""
+    step.refresh_from_db()
+    runs = list(step.runs.select_related("target").order_by("target__name"))
+    if step.state != StepState.RUNNING or any(r.state in RUN_UNFINISHED for r in runs):
+        return
+    now = timezone.now()
+    failed = [r for r in runs if r.state != RunState.SUCCESS]
+    exit_code = failed[0].exit_code if failed else 0
+    if decision.deployment.state == DeploymentState.CANCELLED or any(
+        r.state == RunState.CANCELLED for r in runs
+    ):
+        if set_step_state(step, StepState.FAILED, exit_code=exit_code, finished_at=now):
+            decision.log(f"== Cancelled: {step.title} ==", step=step, level=LogLevel.WARNING)
+        return
+    if not failed:
+        set_step_state(step, StepState.SUCCESS, exit_code=0, finished_at=now)
+        decision.log(f"== Success: {step.title} ==", step=step)
+    else:
+        names = ", ".join(r.target.name for r in failed)
+        _step_failed(
+            decision,
+            step,
+            f"The script failed on {len(failed)} of {len(runs)} targets: {names}.",
+            exit_code=exit_code,
+        )
+    enqueue_advance(decision.deployment.pk)
+
+
+def _cancel_runs(deployment: Deployment, now: datetime) -> None:
+    """A cancel stops the deployment's runs: pending ones at once; running ones when their
+    agent hears it (``run_report`` says no longer wanted) and reports back."""
+    StepRun.objects.filter(step__deployment=deployment, state=RunState.PENDING).update(
+        state=RunState.CANCELLED, finished_at=now
+    )
 
 
 # --- finishing --------------------------------------------------------------------------
@@ -733,6 +984,9 @@ def cancel(deployment: Deployment, actor: User, *, source_ip: str | None = None)
         set_step_state(step, StepState.SKIPPED, skip_reason=reason, finished_at=now)
     decision = Decision(deployment)
     decision.transition(DeploymentState.CANCELLED, finished_at=now)
+    _cancel_runs(deployment, now)
+    for step in deployment.steps.filter(state=StepState.RUNNING, heartbeat_at__isnull=True):
+        _close_step_if_done(decision, step)
     decision.log(f"Deployment cancelled by {actor.label} at {_iso(now)}.", level=LogLevel.WARNING)
     decision.write()
     decision.audit(
@@ -767,8 +1021,9 @@ def deployments_sweep() -> dict[str, int]:
     ):
         lost += _fail_lost_script(step_id, stale)
     readvanced = 0
-    running = DeploymentStep.objects.filter(
-        deployment=OuterRef("pk"), state=StepState.RUNNING, heartbeat_at__gte=stale
+    # A step run by agents has no worker heartbeat: its runs are swept below.
+    running = DeploymentStep.objects.filter(deployment=OuterRef("pk"), state=StepState.RUNNING).filter(
+        Q(heartbeat_at__gte=stale) | Q(heartbeat_at__isnull=True)
     )
     for deployment_id in (
         Deployment.objects.filter(
@@ -781,7 +1036,12 @@ def deployments_sweep() -> dict[str, int]:
             enqueue_advance(deployment_id)
         readvanced += 1
     interruptions_remind()
-    return {"worker_lost": lost, "readvanced": readvanced}
+    return {
+        "worker_lost": lost,
+        "readvanced": readvanced,
+        "agent_lost": runs_sweep_lost(),
+        "target_offline": runs_sweep_unclaimed(),
+    }
 
 
 def interruptions_remind() -> int:
@@ -825,6 +1085,54 @@ def _fail_lost_script(step_id: int, stale: datetime) -> int:
     return 1
 
 
+def runs_sweep_lost() -> int:
+    """Fails every run whose agent stopped reporting for RELMAN_AGENT_LOST_AFTER_SECONDS
+    with "Agent lost while running this step": never run again silently (with guided
+    failure on, a person decides whether to retry). Returns how many."""
+    stale = timezone.now() - timedelta(seconds=settings.RELMAN_AGENT_LOST_AFTER_SECONDS)
+    lost = StepRun.objects.filter(state=RunState.RUNNING, heartbeat_at__lt=stale)
+    return sum(
+        _fail_run(run_id, RunState.RUNNING, AGENT_LOST, stale=stale)
+        for run_id in lost.values_list("pk", flat=True)
+    )
+
+
+def runs_sweep_unclaimed() -> int:
+    """Fails every run that no agent claimed within its step's timeout, naming the target
+    and saying it is offline. Returns how many."""
+    now = timezone.now()
+    waiting = StepRun.objects.filter(
+        state=RunState.PENDING, step__deployment__state=DeploymentState.EXECUTING
+    ).values_list("pk", "queued_at", "step__release_step__timeout_seconds", "target__name")
+    return sum(
+        _fail_run(
+            run_id,
+            RunState.PENDING,
+            f"{name} is offline: no agent claimed this step within {timeout} seconds.",
+        )
+        for run_id, queued_at, timeout, name in waiting
+        if now - queued_at > timedelta(seconds=timeout)
+    )
+
+
+@transaction.atomic
+def _fail_run(run_id: int, state: str, reason: str, *, stale: datetime | None = None) -> int:
+    """Under the deployment's lock: the run, still in ``state`` (and, for a lost agent,
+    still without a heartbeat since ``stale``), fails for ``reason``."""
+    run = StepRun.objects.select_related("step__release_step", "target").get(pk=run_id)
+    deployment = _lock_raw(run.step.deployment_id)
+    run.refresh_from_db(fields=["state", "attempt", "heartbeat_at"])
+    if run.state != state or (stale and run.heartbeat_at and run.heartbeat_at >= stale):
+        return 0
+    if not _set_run_state(run, RunState.FAILED):
+        return 0
+    decision = Decision(deployment)
+    decision.log(f"[{run.target.name}] {reason}", step=run.step, level=LogLevel.ERROR)
+    _close_step_if_done(decision, run.step)
+    decision.write()
+    return 1
+
+
 # --- what every verb writes with ----------------------------------------------------------
 
 
@@ -834,10 +1142,18 @@ class Related:
     audit event and the lifecycle's automatic deployments; and the release's variables as
     they apply in the deployment's environment (substituted, passed to scripts, masked)."""
 
-    def __init__(self, deployment_id: int):
+    def __init__(self, deployment_id: int, *, target: Target | None = None):
         self.deployment_id = deployment_id
+        self.target = target
         self._loaded: Deployment | None = None
         self._variables: dict[str, resolution.Entry] | None = None
+
+    def on(self, target: Target) -> Related:
+        """The same deployment as a script run on ``target`` sees it: values scoped to the
+        target and its roles apply, and ``#{Relman.Target}`` is its name."""
+        related = Related(self.deployment_id, target=target)
+        related._loaded = self._loaded
+        return related
 
     def _load(self) -> Deployment:
         if self._loaded is None:
@@ -853,14 +1169,18 @@ class Related:
         deployment.environment = loaded.environment
 
     def _resolved(self) -> dict[str, resolution.Entry]:
-        """The release's variables as they apply in the deployment's environment (a script
-        on the built-in runner has no target), decrypted once per task."""
+        """The release's variables as they apply in the deployment's environment and, for a
+        run on a target, to that target and its roles; decrypted once per task."""
         if self._variables is None:
             loaded = self._load()
             entries = variable_selectors.release_entries(loaded.release_id)
-            self._variables = resolution.resolve(
-                entries, resolution.Context(environment=loaded.environment.slug)
+            target = self.target
+            context = resolution.Context(
+                environment=loaded.environment.slug,
+                roles=frozenset(target.roles) if target else frozenset(),
+                target=target.slug if target else None,
             )
+            self._variables = resolution.resolve(entries, context)
         return self._variables
 
     def _values(self, *, shown: bool) -> dict[str, str]:
@@ -873,7 +1193,7 @@ class Related:
                 version=loaded.release.version,
                 environment=loaded.environment.name,
                 deployment_id=self.deployment_id,
-                target=None,
+                target=self.target.name if self.target else None,
             ),
         }
 

@@ -15,6 +15,7 @@ from releases.choices import (
     InterruptionResult,
     InterruptionType,
     LogLevel,
+    RunState,
     StepState,
 )
 from releases.versions import version_sort_key
@@ -238,6 +239,41 @@ class DeploymentStep(models.Model):
         if self.started_at is None:
             return None
         return (self.finished_at or timezone.now()) - self.started_at
+
+
+class StepRun(models.Model):
+    """A script step's run on one target, done by the target's agent. A step with target
+    roles has one per matching target; a guided-failure retry runs the failed ones again
+    (``attempt`` counts, and an agent's reports name the attempt they are about)."""
+
+    step = models.ForeignKey(DeploymentStep, on_delete=models.CASCADE, related_name="runs")
+    target = models.ForeignKey("targets.Target", on_delete=models.PROTECT, related_name="runs")
+    state = models.CharField(max_length=16, choices=RunState.choices, default=RunState.PENDING)
+    attempt = models.PositiveIntegerField(default=1)
+    exit_code = models.IntegerField(null=True, blank=True)
+    # When it became runnable: nobody claiming it within the step's timeout means offline.
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Touched by every report of the agent holding it; a stale one means the agent is lost.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Output lines the agent sent; past RELMAN_AGENT_OUTPUT_MAX_LINES they are counted only.
+    output_lines = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["step", "target__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["step", "target"], name="step_run_one_per_target"),
+        ]
+        indexes = [
+            # an agent's claim: the pending runs of its target, oldest first
+            models.Index(fields=["target", "state", "id"], name="step_run_claim"),
+            # the sweep: running runs by heartbeat, pending ones by age
+            models.Index(fields=["state", "heartbeat_at"], name="step_run_sweep"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.step} on {self.target}"
 
 
 class Interruption(models.Model):

@@ -13,7 +13,7 @@ from django.urls import reverse
 from lifecycles.models import Environment, PhaseEnvironment
 from lifecycles.progression import PhaseProgress, evaluate, lifecycle_phases
 from processes.models import Project
-from releases.choices import DeploymentState
+from releases.choices import DeploymentState, RunState
 from releases.models import Deployment, Interruption, Release
 from releases.permissions import deploy_refusal
 from teams.choices import Role
@@ -375,8 +375,11 @@ def deployment_version(user: User, deployment: Deployment) -> str:
     its steps' and interruptions' changing columns, the deployment it waits behind, the
     user's grants and teams (the cancel and take buttons) and the attention badge. Three
     queries (four while queued), plus the user's teams."""
-    steps = deployment.steps.order_by("pk").values_list(
-        "pk", "state", "started_at", "finished_at", "exit_code", "skip_reason"
+    # A step run by agents changes its runs without changing itself: counted in the same query.
+    steps = (
+        deployment.steps.order_by("pk")
+        .annotate(**{state: Count("runs", filter=Q(runs__state=state)) for state in RunState.values})
+        .values_list("pk", "state", "started_at", "finished_at", "exit_code", "skip_reason", *RunState.values)
     )
     interruptions = deployment.interruptions.order_by("pk").values_list(
         "pk",

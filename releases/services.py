@@ -8,12 +8,18 @@ publishes Celery messages after commit. ``actor=None`` is the system.
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.http import Http404
 
 from lifecycles.models import Environment
 from processes.models import Project, Step
 from releases import engine, permissions, selectors
+from releases.choices import RunState
 from releases.models import (
     DashboardPreference,
     Deployment,
@@ -21,8 +27,13 @@ from releases.models import (
     Interruption,
     Release,
     ReleaseStep,
+    StepRun,
 )
+from releases.runner import Outcome
 from relman.exceptions import Conflict, InvalidInput, PermissionRefused
+from relman.wake import Listener
+from targets import services as targets_services
+from targets.models import Target
 from teams.audit import audit_record
 from teams.choices import Role
 from teams.models import User
@@ -294,3 +305,124 @@ def _check_length(field: str, value: str) -> None:
             f"{field.capitalize()} are limited to {limit:,} characters; these have {len(value):,}.",
             code="too_long",
         )
+
+
+# --- agents on targets ------------------------------------------------------------------
+#
+# An agent acts as its target (targets.authentication): it sees only its own target's runs,
+# and a run it does not hold is 404 to it. Its every request counts as its heartbeat.
+
+# An output report carries at most this many lines; the agent sends more in several.
+AGENT_REPORT_MAX_LINES = 500
+LINE_TRUNCATED = " … [line truncated: {total:,} characters, {kept:,} kept]"
+
+
+@dataclass(frozen=True)
+class AgentJob:
+    """What an agent needs to run a claimed run."""
+
+    run: StepRun
+    script: str
+    variables: dict[str, str]
+    timeout_seconds: int
+
+
+def agent_claim(
+    *, target: Target, hostname: str = "", agent_version: str = "", wait_seconds: float = 0
+) -> AgentJob | None:
+    """The next run of the target, claimed once for the calling agent (``engine.run_claim``),
+    or None when none becomes runnable within ``wait_seconds``. The wait is a wake-up on
+    the target's channel (relman.wake), not a sleep loop: a run made runnable while the
+    agent waits reaches it within milliseconds. A disabled target is given nothing."""
+    targets_services.target_seen(target=target, hostname=hostname, agent_version=agent_version)
+    if not target.enabled:
+        return None
+    deadline = time.monotonic() + wait_seconds
+    with Listener(engine.target_channel(target.pk)) as listener:
+        while True:
+            run = engine.run_claim(target)
+            if run is not None:
+                related = engine.Related(run.step.deployment_id, target=target)
+                return AgentJob(
+                    run=run,
+                    script=related.substitute(run.step.release_step.script),
+                    # Only this run's values: those that apply to this target.
+                    variables={
+                        **related.script_variables(),
+                        "RELMAN_TARGET": target.name,
+                        **related.variable_environment(),
+                    },
+                    timeout_seconds=run.step.release_step.timeout_seconds,
+                )
+            if not listener.wait(deadline - time.monotonic()):
+                return None
+
+
+def agent_run(*, target: Target, run_id: int, attempt: int) -> StepRun:
+    """The run the agent holds: its target's, of this attempt, still running. Another
+    target's run, or one that does not exist, is 404; one of an earlier attempt, or one no
+    longer running, is 409."""
+    targets_services.target_seen(target=target)
+    run = StepRun.objects.select_related("target").filter(pk=run_id, target=target).first()
+    if run is None:
+        raise Http404(f"Run {run_id} is not one of {target.name}'s.")
+    if run.attempt != attempt:
+        raise Conflict(f"Run {run_id} is on attempt {run.attempt}, not {attempt}.", code="run_superseded")
+    return run
+
+
+def agent_report(*, target: Target, run_id: int, attempt: int, lines: list[tuple[str, str]]) -> bool:
+    """Output lines (and a heartbeat) from the agent holding the run; returns whether the
+    run is still wanted (False: stop the script). Each line is cut at
+    RELMAN_AGENT_LINE_MAX_CHARS with a marker; past the run's first
+    RELMAN_AGENT_OUTPUT_MAX_LINES − RELMAN_AGENT_OUTPUT_TAIL_LINES lines, lines are counted
+    and not kept (the agent sends the tail when it finishes).
+
+    Refuses: a run that is not the agent's (404), of another attempt or no longer running
+    (409), more than AGENT_REPORT_MAX_LINES lines at once (400)."""
+    run = agent_run(target=target, run_id=run_id, attempt=attempt)
+    if run.state != RunState.RUNNING:
+        raise Conflict(f"Run {run_id} is {run.state}; it no longer takes output.", code="run_finished")
+    if len(lines) > AGENT_REPORT_MAX_LINES:
+        raise InvalidInput(f"A report carries at most {AGENT_REPORT_MAX_LINES} lines.", code="too_many_lines")
+    head = settings.RELMAN_AGENT_OUTPUT_MAX_LINES - settings.RELMAN_AGENT_OUTPUT_TAIL_LINES
+    room = max(0, head - run.output_lines)
+    if lines:
+        StepRun.objects.filter(pk=run.pk).update(output_lines=F("output_lines") + len(lines))
+    return engine.run_report(run, [(level, _bounded(text)) for level, text in lines[:room]])
+
+
+def agent_finish(
+    *,
+    target: Target,
+    run_id: int,
+    attempt: int,
+    exit_code: int | None,
+    timed_out: bool = False,
+    cancelled: bool = False,
+    tail: list[tuple[str, str]] = (),
+    omitted: int = 0,
+) -> None:
+    """How the agent's run ended, with the last lines of a long output. Idempotent: the
+    same report again changes nothing (the agent retries until it hears back).
+
+    Refuses: a run that is not the agent's (404); a run of another attempt, or one the
+    sweep already decided (409)."""
+    run = agent_run(target=target, run_id=run_id, attempt=attempt)
+    head = settings.RELMAN_AGENT_OUTPUT_MAX_LINES - settings.RELMAN_AGENT_OUTPUT_TAIL_LINES
+    tail = list(tail)[-settings.RELMAN_AGENT_OUTPUT_TAIL_LINES :]
+    dropped = max(0, run.output_lines - head)
+    outcome = Outcome(exit_code=exit_code, timed_out=timed_out, cancelled=cancelled)
+    tail = [(level, _bounded(text)) for level, text in tail]
+    if not engine.run_finish(run.pk, attempt, outcome, tail=tail, omitted=dropped + max(0, omitted)):
+        run.refresh_from_db(fields=["state"])
+        raise Conflict(
+            f"Run {run_id} was already {run.state}; this report was not recorded.", code="run_finished"
+        )
+
+
+def _bounded(text: str) -> str:
+    limit = settings.RELMAN_AGENT_LINE_MAX_CHARS
+    if len(text) <= limit:
+        return text
+    return text[:limit] + LINE_TRUNCATED.format(total=len(text), kept=limit)

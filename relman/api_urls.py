@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("teams.api.urls")),
     path("", include("lifecycles.api.urls")),
     path("", include("processes.api.urls")),
+    path("", include("targets.api.urls")),
     path("", include("releases.api.urls")),
     path("", include("notifications.api.urls")),
     path("", include("insights.api.urls")),

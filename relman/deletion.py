@@ -70,6 +70,10 @@ USES: dict[str, Use] = {
     "teams.RoleGrantProject.project": Use(
         "is in the scope of role grants of {}", name="{row.role_grant.team}", prefetch=("role_grant__team",)
     ),
+    "targets.TargetEnvironment.environment": Use(
+        "is served by the targets {}", name="{row.target}", prefetch=("target",)
+    ),
+    "releases.StepRun.target": Use("ran {} (disable the target instead)", counted=True),
     "teams.RoleGrantEnvironment.environment": Use(
         "is in the scope of role grants of {}", name="{row.role_grant.team}", prefetch=("role_grant__team",)
     ),

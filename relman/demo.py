@@ -27,6 +27,8 @@ from releases.choices import (
 from releases.models import Deployment, DeploymentStep, Interruption, Release
 from releases.services import release_create
 from relman import crypto
+from targets.models import Target
+from targets.services import target_create
 from teams.choices import Role
 from teams.models import RoleGrant, Team, User
 from variables.models import Variable
@@ -409,3 +411,30 @@ def _past_run(
         person=person,
     )
     return moment
+
+
+# The demo's target: `serve` runs a local agent for it (relman.management.commands.serve).
+DEMO_TARGET_SLUG = "manual-test"
+
+
+def demo_target() -> Target:
+    """The "Manual Test" target, role ``app``, serving the demo's environments, and
+    GoodHealth's Deploy script set to run on targets with that role; so the first
+    deployment a new user watches runs a step on an agent. Needs both scenarios loaded."""
+    target = Target.objects.filter(slug=DEMO_TARGET_SLUG).first()
+    if target is None:
+        environments = Environment.objects.filter(
+            slug__in=["manual-test", "integration", "testing", "production"]
+        )
+        target, _ = target_create(
+            name="Manual Test",
+            slug=DEMO_TARGET_SLUG,
+            description="This machine, through the agent that `manage.py serve` starts.",
+            environments=list(environments),
+            roles=["app"],
+            actor=None,
+        )
+    Step.objects.filter(project__slug="goodhealth", name="Deploy", target_roles=[]).update(
+        target_roles=["app"]
+    )
+    return target

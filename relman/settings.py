@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "teams",
     "lifecycles",
     "processes",
+    "targets",
     "releases",
     "notifications",
     "insights",
@@ -310,6 +311,18 @@ if RELMAN_UNSAFE_SCRIPTS_AS_WORKER_USER and not DEBUG:
         "RELMAN_UNSAFE_SCRIPTS_AS_WORKER_USER=1 lets every script read the worker's secrets: "
         "it is allowed only with RELMAN_DEBUG=1, on a development machine."
     )
+# Agents on targets (SPEC §9): a target is offline when its agent was not seen for this
+# long (an idle agent's poll is answered well within a third of it); a run whose agent
+# stopped heartbeating for RELMAN_AGENT_LOST_AFTER_SECONDS is failed by the sweep.
+RELMAN_AGENT_OFFLINE_AFTER_SECONDS = env_int("RELMAN_AGENT_OFFLINE_AFTER_SECONDS", 60)
+RELMAN_AGENT_LOST_AFTER_SECONDS = env_int("RELMAN_AGENT_LOST_AFTER_SECONDS", 60)
+if RELMAN_AGENT_OFFLINE_AFTER_SECONDS < 3:
+    raise ImproperlyConfigured("RELMAN_AGENT_OFFLINE_AFTER_SECONDS must be at least 3.")
+# The output one run keeps in the task log: its first lines as they come, then its last
+# RELMAN_AGENT_OUTPUT_TAIL_LINES when it ends, with a marker counting what was left out.
+RELMAN_AGENT_OUTPUT_MAX_LINES = env_int("RELMAN_AGENT_OUTPUT_MAX_LINES", 10_000)
+RELMAN_AGENT_OUTPUT_TAIL_LINES = 1_000
+RELMAN_AGENT_LINE_MAX_CHARS = 8_192
 # How often the sealer chains new audit events into the hash chain (teams.audit).
 RELMAN_AUDIT_SEAL_SECONDS = env_int("RELMAN_AUDIT_SEAL_SECONDS", 5)
 if RELMAN_AUDIT_SEAL_SECONDS < 1:

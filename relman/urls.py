@@ -19,4 +19,5 @@ urlpatterns = [
     path("", include("notifications.urls")),
     path("", include("insights.urls")),
     path("projects/", include("variables.urls")),
+    path("targets/", include("targets.urls")),
 ]

@@ -1,5 +1,7 @@
 """Checks shared by the services of several apps."""
 
+import re
+
 from django.db import models
 
 from relman.exceptions import Conflict, InvalidInput
@@ -22,3 +24,23 @@ def check_name_and_slug_free(
             f"{noun.capitalize()} with the slug {slug} already exists; give another slug.",
             code="duplicate_slug",
         )
+
+
+# A role (of a target, or named by a script step) is a free tag: any short word.
+ROLE_MAX_LENGTH = 50
+ROLES_MAX = 20
+_ROLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def roles_errors(roles) -> list[str]:
+    """What is wrong with a list of role tags (empty: nothing)."""
+    if not isinstance(roles, list | tuple):
+        return ["Roles are a list of tags."]
+    if len(roles) > ROLES_MAX:
+        return [f"At most {ROLES_MAX} roles."]
+    return [
+        f"A role is a word of letters, digits, '.', '_' or '-' of up to {ROLE_MAX_LENGTH} characters,"
+        f" not {role!r}."
+        for role in roles
+        if not isinstance(role, str) or len(role) > ROLE_MAX_LENGTH or not _ROLE.match(role)
+    ]

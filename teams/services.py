@@ -33,7 +33,7 @@ API_KEY_PREFIX_LENGTH = 8
 API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)
 
 
-def _hash_secret(secret: str) -> str:
+def hash_secret(secret: str) -> str:
     # The secret is 32 random bytes, so a fast hash is as safe as a slow one here.
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -54,7 +54,7 @@ def api_key_create(
         user=user,
         purpose=purpose,
         prefix=prefix,
-        hashed_secret=_hash_secret(secret),
+        hashed_secret=hash_secret(secret),
         expires_at=timezone.now() + expires_in if expires_in else None,
     )
     audit_record(
@@ -74,7 +74,7 @@ def api_key_authenticate(*, key: str) -> User | None:
         return None
     _, prefix, secret = parts
     api_key = ApiKey.objects.select_related("user").filter(prefix=prefix).first()
-    if api_key is None or not secrets.compare_digest(api_key.hashed_secret, _hash_secret(secret)):
+    if api_key is None or not secrets.compare_digest(api_key.hashed_secret, hash_secret(secret)):
         return None
     if not api_key.is_active or not api_key.user.is_active:
         return None

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from rest_framework.test import APIClient
 
 from relman import demo
 from teams.choices import Role
@@ -106,3 +107,15 @@ def _audit_trail_flushable(request):
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET relman.audit_maintenance = 'on'")
+
+
+@pytest.fixture
+def agent_client():
+    """``agent_client(token)``: an API client authenticating as a target's agent."""
+
+    def client_for(token: str) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return client
+
+    return client_for

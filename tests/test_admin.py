@@ -28,6 +28,7 @@ from releases.models import (
     TaskLogEntry,
 )
 from relman.exceptions import Conflict
+from targets.services import target_create
 from teams.audit import audit_record
 from teams.choices import Role
 from teams.models import ApiKey, AuditEvent, RoleGrant, Team, User
@@ -153,6 +154,7 @@ def _make_rows(suffix: str = "") -> Rows:
         ],
         actor=None,
     )
+    target_create(name=f"web-1{suffix}", environments=[environments[0]], roles=["web"], actor=None)
     return Rows(
         environments=environments,
         lifecycle=lifecycle,

@@ -17,9 +17,10 @@ PACKAGES = (
     "notifications",
     "insights",
     "variables",
+    "targets",
 )
 # Insights only reads: it has no services.
-WRITING_APPS = ("teams", "lifecycles", "processes", "releases", "notifications", "variables")
+WRITING_APPS = ("teams", "lifecycles", "processes", "releases", "notifications", "variables", "targets")
 
 
 @pytest.fixture(scope="module")

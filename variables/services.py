@@ -16,6 +16,7 @@ from processes.models import Project
 from relman import crypto
 from relman.deletion import delete_or_refuse
 from relman.exceptions import InvalidInput, PermissionRefused
+from targets.models import Target
 from teams.audit import audit_record
 from teams.choices import Role
 from teams.models import User
@@ -208,6 +209,7 @@ def _replace(owner, where: dict, specs: Sequence[VariableSpec]) -> dict:
         _checked(index, spec, value)
         for index, (spec, value) in enumerate(zip(specs, plain, strict=True), start=1)
     ]
+    _check_targets_exist(specs)
     pairs = resolution.ambiguities(entries)
     if pairs:
         a, b = pairs[0]
@@ -276,6 +278,18 @@ def _key(variable: Variable) -> tuple:
         frozenset(variable.roles),
         frozenset(variable.targets),
     )
+
+
+def _check_targets_exist(specs: Sequence[VariableSpec]) -> None:
+    wanted = {slug for spec in specs for slug in spec.targets}
+    known = set(Target.objects.filter(slug__in=wanted).values_list("slug", flat=True))
+    for index, spec in enumerate(specs, start=1):
+        unknown = sorted(set(spec.targets) - known)
+        if unknown:
+            raise InvalidInput(
+                f"Variable {index} ({spec.name[:40]}): no target has the slug {unknown[0]!r}.",
+                code="invalid_variable",
+            )
 
 
 def _checked(index: int, spec: VariableSpec, value: str) -> resolution.Entry:

@@ -74,6 +74,12 @@ class StepDocumentSerializer(serializers.Serializer):
         max_length=50,
         help_text="More addresses mailed when a manual step waits.",
     )
+    target_roles = serializers.ListField(
+        child=serializers.CharField(),
+        default=list,
+        help_text="For script steps: run on every enabled target of the environment with one of these "
+        "roles (none: on Relman's built-in runner).",
+    )
 
 
 class ProcessSerializer(serializers.Serializer):

@@ -6,9 +6,10 @@ from lifecycles.api.fields import EnvironmentSlugField
 from processes.api.fields import ProjectSlugField
 from processes.choices import StepKind
 from releases.choices import Guidance, InterruptionResult
-from releases.models import Deployment, DeploymentStep, Interruption, Release, TaskLogEntry
+from releases.models import Deployment, DeploymentStep, Interruption, Release, StepRun, TaskLogEntry
 from releases.permissions import can_take_interruption
 from releases.services import VERSION_MAX_LENGTH
+from targets.api.fields import TargetSlugField
 from teams.api.fields import TeamIdField, UsernameField
 
 # --- releases -------------------------------------------------------------------------------
@@ -100,14 +101,26 @@ class DeploymentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class StepRunSerializer(serializers.ModelSerializer):
+    target = TargetSlugField()
+
+    class Meta:
+        model = StepRun
+        fields = ["target", "state", "exit_code", "started_at", "finished_at"]
+        read_only_fields = fields
+
+
 class DeploymentStepSerializer(serializers.ModelSerializer):
     name = serializers.CharField(source="release_step.name")
     kind = serializers.ChoiceField(choices=StepKind.choices, source="release_step.kind")
     interruption = serializers.SerializerMethodField(help_text="The step's latest interruption id, or null.")
+    runs = StepRunSerializer(
+        many=True, read_only=True, help_text="A script step's runs on targets, by target."
+    )
 
     class Meta:
         model = DeploymentStep
-        fields = ["position", "name", "kind", "state", "started_at", "finished_at", "interruption"]
+        fields = ["position", "name", "kind", "state", "started_at", "finished_at", "interruption", "runs"]
         read_only_fields = fields
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))

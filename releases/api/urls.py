@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from releases.api import views
+from releases.api import agent, views
 
 router = SimpleRouter()
 router.register("releases", views.ReleaseViewSet, basename="release")
@@ -17,5 +17,6 @@ urlpatterns = [
         views.ReleaseDeploymentList.as_view(),
         name="release-deployments",
     ),
+    *agent.urlpatterns,
     *router.urls,
 ]

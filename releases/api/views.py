@@ -21,7 +21,7 @@ from releases.api.serializers import (
     ReleaseSerializer,
 )
 from releases.filters import MAX_ID, DeploymentFilter, InterruptionFilter, ReleaseFilter
-from releases.models import Deployment, DeploymentStep, Interruption, Release, TaskLogEntry
+from releases.models import Deployment, DeploymentStep, Interruption, Release, StepRun, TaskLogEntry
 from relman.api import error_responses
 from relman.http import client_ip
 
@@ -105,7 +105,9 @@ def _deployment_detail(user, pk: int) -> Deployment:
     steps = Prefetch(
         "steps",
         queryset=DeploymentStep.objects.select_related("release_step")
-        .prefetch_related(latest_interruptions)
+        .prefetch_related(
+            latest_interruptions, Prefetch("runs", queryset=StepRun.objects.select_related("target"))
+        )
         .order_by("position"),
     )
     return _deployments(user).prefetch_related(steps).get(pk=pk)

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from releases import selectors, services
 from releases.choices import DeploymentState
-from releases.models import Deployment, DeploymentStep, Interruption
+from releases.models import Deployment, DeploymentStep, Interruption, StepRun
 from releases.views.common import confirm_page, ids, interruption_panel, next_url, task_list_context
 from releases.views.live import SHOWN, live_unchanged
 from relman.exceptions import DomainError
@@ -44,7 +45,8 @@ def _deployment_context(request: HttpRequest, deployment: Deployment, version: s
     user = request.user
     # Read before the content it stands for (releases.views.live).
     version = version or selectors.deployment_version(user, deployment)
-    steps = list(deployment.steps.select_related("release_step").order_by("position"))
+    runs = Prefetch("runs", queryset=StepRun.objects.select_related("target").order_by("target__name"))
+    steps = list(deployment.steps.select_related("release_step").prefetch_related(runs).order_by("position"))
     interruptions = list(
         deployment.interruptions.select_related("assignee", "submitted_by")
         .prefetch_related("responsible_teams")

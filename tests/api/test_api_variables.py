@@ -5,6 +5,8 @@ import json
 
 import pytest
 
+from lifecycles.models import Environment
+from targets.services import target_create
 from teams.models import AuditEvent
 from variables.models import LibraryVariableSet, Variable
 
@@ -25,6 +27,7 @@ def url(octopus):
 
 
 def test_a_project_editor_replaces_the_document_and_a_sensitive_value_never_reads_back(api, edith, vera, url):
+    target_create(name="db-01", environments=list(Environment.objects.all()), roles=["db"], actor=None)
     sent = doc(
         var("Db", "db-test", environments=["manual-test"]),
         var("Db", "db-any"),
@@ -75,6 +78,7 @@ def test_a_put_with_null_keeps_the_secret_and_a_new_value_is_audited_as_changed(
         ([var("Db", "a"), var("Db", "b")], "ambiguous_variable", "Db (unscoped) and Db (unscoped)"),
         ([var("Db", environments=["nowhere"])], "invalid", "Unknown environment nowhere"),
         ([var("Db", roles=["no spaces"])], "invalid_variable", "not a valid role"),
+        ([var("Db", targets=["web-9"])], "invalid_variable", "no target has the slug 'web-9'"),
     ],
 )
 def test_bad_documents_are_refused_with_the_rule_and_change_nothing(api, edith, url, variables, code, says):

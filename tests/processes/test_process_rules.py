@@ -161,6 +161,7 @@ def test_process_summary_is_the_document_with_slugs_and_team_names(octopus, edit
             "timeout_seconds": 600,
             "remind_after_minutes": 30,
             "notify": ["dba-oncall@example.com"],
+            "target_roles": [],
         },
         {
             "name": "Deploy",
@@ -177,6 +178,7 @@ def test_process_summary_is_the_document_with_slugs_and_team_names(octopus, edit
             "timeout_seconds": 600,
             "remind_after_minutes": None,
             "notify": [],
+            "target_roles": [],
         },
     ]
 

@@ -48,6 +48,7 @@ class Command(BaseCommand):
                 # must stay the one waiting for a person.
                 demo.history_demo(octopus, octopus.users["sarah"])
                 demo.history_demo(goodhealth, goodhealth.users["admin-ops"])
+            demo.demo_target()
             if not no_deploy:
                 for scenario in (octopus, goodhealth):
                     if not Release.objects.filter(project=scenario.project, version="1.0.0").exists():

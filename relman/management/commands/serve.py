@@ -9,7 +9,10 @@ stopped:
   request never does),
 - a second worker on the ``system`` queue, for the sweep and the audit sealer, so that
   long scripts never hold them up (relman.settings.CELERY_TASK_ROUTES),
-- Celery beat, which sends the periodic sweep and sealer.
+- Celery beat, which sends the periodic sweep and sealer,
+- and, once the demo is loaded (``seed_demo``), a ``relman-agent`` for its "Manual Test"
+  target, so the demo's Deploy step runs on an agent: the target's token is rotated at
+  each start and handed to the agent in its environment alone.
 
 Ctrl-C (SIGINT), SIGTERM or SIGHUP stops all of them: each child gets SIGTERM (a warm
 shutdown for Celery, a graceful one for gunicorn), and whatever is still running after
@@ -28,6 +31,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +42,12 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from relman.demo import DEMO_TARGET_SLUG
+from targets.models import Target
+from targets.services import target_rotate_token
+
 STOP_TIMEOUT_SECONDS = 10
+AGENT_START_TIMEOUT_SECONDS = 30
 POLL_SECONDS = 0.2
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -112,6 +121,9 @@ class Command(BaseCommand):
         try:
             for name, command in programs:
                 children.append(self.start(name, command))
+            if not no_worker and Target.objects.filter(slug=DEMO_TARGET_SLUG).exists():
+                self.wait_until_serving(host, port, children[0])
+                children.append(self.start_demo_agent(host, port))
             self.say(f"Relman is running at {url(host, port)} - press Ctrl-C to stop.")
             dead = self.watch(children, stop_requested)
         finally:
@@ -139,11 +151,13 @@ class Command(BaseCommand):
     # The programs ------------------------------------------------------------------------
 
     def web_command(self, host: str, port: int) -> list[str]:
+        # gthread: an agent's idle long-poll holds a thread, not a process; eight leave the
+        # pages room beside a few agents on one machine.
         command = [
             sys.executable, "-m", "gunicorn", "relman.wsgi:application",
             "--bind", f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
             "--workers", "1",
-            "--threads", "2",
+            "--threads", "8",
             "--graceful-timeout", str(STOP_TIMEOUT_SECONDS - 2),
         ]  # fmt: skip
         if gunicorn_has_control_socket():
@@ -172,10 +186,38 @@ class Command(BaseCommand):
             "--schedule", str(schedule),
         ]  # fmt: skip
 
+    def start_demo_agent(self, host: str, port: int) -> Child:
+        """The demo target's agent, as a child like the others. Its environment is its URL
+        and token and nothing else of this command's (no database URL, no secret key)."""
+        target = Target.objects.get(slug=DEMO_TARGET_SLUG)
+        token = target_rotate_token(target=target, actor=None)
+        work_dir = Path(settings.VAR_DIR) / "agent"
+        work_dir.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "relman.agent", "--work-dir", str(work_dir)]
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+            "PYTHONUNBUFFERED": "1",
+            "RELMAN_URL": url(host, port),
+            "RELMAN_AGENT_TOKEN": token,
+        }
+        return self.start(f"agent of the {target.name} target", command, env=env)
+
+    def wait_until_serving(self, host: str, port: int, web: Child) -> None:
+        """Waits for the web server to answer its liveness probe (the agent's first request
+        must reach it), or for it to die."""
+        deadline = time.monotonic() + AGENT_START_TIMEOUT_SECONDS
+        while web.running and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url(host, port)}healthz", timeout=2):
+                    return
+            except OSError:
+                time.sleep(POLL_SECONDS)
+
     # Running and stopping ----------------------------------------------------------------
 
-    def start(self, name: str, command: list[str]) -> Child:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    def start(self, name: str, command: list[str], env: dict[str, str] | None = None) -> Child:
+        env = env or {**os.environ, "PYTHONUNBUFFERED": "1"}
         process = subprocess.Popen(
             command,
             cwd=settings.BASE_DIR,
