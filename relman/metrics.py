@@ -2,7 +2,8 @@
 
 Every figure is read from the rows that are the truth, so any web process answers the same
 and none has to aggregate what the others counted. A scrape costs a fixed three queries
-whatever the history's size, and one more for the notifications' deliveries.
+whatever the history's size, one more for the notifications' deliveries and one for the
+targets' agents.
 
 The endpoint is open only with ``Authorization: Bearer $RELMAN_METRICS_TOKEN``; without the
 token set, or with a missing or wrong one, it answers 404, as for a page that does not
@@ -28,6 +29,8 @@ from notifications.choices import Channel, DeliveryState
 from notifications.models import Delivery
 from releases.choices import STEP_FINISHED, DeploymentState
 from releases.models import Deployment, DeploymentStep, Interruption
+from targets.choices import TargetStatus
+from targets.models import Target
 
 # Seconds. Script steps take seconds to minutes; manual steps, minutes to days.
 STEP_DURATION_BUCKETS = (1, 5, 15, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 24 * 3600)
@@ -39,6 +42,7 @@ class RelmanCollector(Collector):
         yield from self._interruptions()
         yield self._step_durations()
         yield self._deliveries()
+        yield self._targets()
 
     def _deployments(self) -> Metric:
         counts = dict(Deployment.objects.order_by().values_list("state").annotate(n=Count("id")))
@@ -105,6 +109,21 @@ class RelmanCollector(Collector):
         for channel in Channel.values:
             for state in DeliveryState.values:
                 family.add_metric([channel, state], counts.get((channel, state), 0))
+        return family
+
+    def _targets(self) -> Metric:
+        """Enabled targets by their agent's status: an offline target is one whose script
+        steps will fail naming it once their timeout passes."""
+        seen_since = timezone.now() - timedelta(seconds=settings.RELMAN_AGENT_OFFLINE_AFTER_SECONDS)
+        counts = Target.objects.filter(enabled=True).aggregate(
+            online=Count("id", filter=Q(last_seen__gte=seen_since)),
+            offline=Count("id", filter=Q(last_seen__lt=seen_since) | Q(last_seen__isnull=True)),
+        )
+        family = GaugeMetricFamily(
+            "relman_targets", "Enabled targets by their agent's status.", labels=["status"]
+        )
+        for status in TargetStatus.values:
+            family.add_metric([status], counts[status])
         return family
 
 

@@ -28,6 +28,8 @@ from relman import health, logs
 from relman.celery import app
 from relman.queue import publish
 from relman.requestid import RequestIdMiddleware
+from targets.models import Target
+from targets.services import target_create
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "metrics-test-token-0123456789"
@@ -223,7 +225,11 @@ def test_metrics_count_deployments_interruptions_and_step_durations(
             state=StepState.SUCCESS, started_at=now - timedelta(seconds=seconds), finished_at=now
         )
 
-    with django_assert_max_num_queries(4):
+    target_create(name="web-1", environments=[test], roles=["web"], actor=None)
+    seen, _ = target_create(name="web-2", environments=[test], roles=["web"], actor=None)
+    Target.objects.filter(pk=seen.pk).update(last_seen=now)
+
+    with django_assert_max_num_queries(5):
         response = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
 
     assert response.status_code == 200
@@ -234,6 +240,8 @@ def test_metrics_count_deployments_interruptions_and_step_durations(
     assert figures[("relman_deployments", (("state", "failed"),))] == 1
     assert figures[("relman_deployments", (("state", "queued"),))] == 0
     assert figures[("relman_interruptions_pending", ())] == 1
+    assert figures[("relman_targets", (("status", "online"),))] == 1
+    assert figures[("relman_targets", (("status", "offline"),))] == 1
     assert figures[("relman_notification_deliveries", (("channel", "webhook"), ("state", "failed")))] == 0
     assert 120 <= figures[("relman_interruption_oldest_pending_age_seconds", ())] < 150
     manual = ("kind", "manual")
