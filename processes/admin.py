@@ -27,6 +27,7 @@ STEP_FIELDSETS = (
                 "instructions",
                 "responsible_teams",
                 ("block_deployments", "prevent_self_approval"),
+                ("required_approvals", "timeout_minutes", "on_timeout"),
             )
         },
     ),
@@ -40,6 +41,7 @@ def _step_spec(cleaned: dict, step: Step) -> StepSpec:
     """A step form's values as the service takes them; what the form leaves out stays as
     the step has it."""
     timeout = cleaned.get("timeout_seconds")
+    approvals = cleaned.get("required_approvals")
     return StepSpec(
         name=cleaned.get("name") or "",
         kind=cleaned.get("kind") or step.kind,
@@ -53,6 +55,9 @@ def _step_spec(cleaned: dict, step: Step) -> StepSpec:
         prevent_self_approval=bool(cleaned.get("prevent_self_approval")),
         script=cleaned.get("script") or "",
         timeout_seconds=step.timeout_seconds if timeout is None else timeout,
+        required_approvals=step.required_approvals if approvals is None else approvals,
+        timeout_minutes=cleaned.get("timeout_minutes"),
+        on_timeout=cleaned.get("on_timeout") or step.on_timeout,
     )
 
 
@@ -70,6 +75,9 @@ def _stored_spec(step: Step) -> StepSpec:
         prevent_self_approval=step.prevent_self_approval,
         script=step.script,
         timeout_seconds=step.timeout_seconds,
+        required_approvals=step.required_approvals,
+        timeout_minutes=step.timeout_minutes,
+        on_timeout=step.on_timeout,
     )
 
 
@@ -122,6 +130,9 @@ class StepForm(forms.ModelForm):
             "prevent_self_approval",
             "script",
             "timeout_seconds",
+            "required_approvals",
+            "timeout_minutes",
+            "on_timeout",
         )
 
     def clean(self):

@@ -14,3 +14,12 @@ class RunCondition(models.TextChoices):
 
 DEFAULT_PROJECT_GROUP = "Default Project Group"
 DEFAULT_SCRIPT_TIMEOUT_SECONDS = 600
+
+
+class OnTimeout(models.TextChoices):
+    ABORT = "abort", "Abort"
+    PROCEED = "proceed", "Proceed"
+
+
+# A manual step waits for a person at most this long before its timeout answers for them.
+MAX_TIMEOUT_MINUTES = 30 * 24 * 60

@@ -1,7 +1,13 @@
 from django.db import models
 from django.urls import reverse
 
-from processes.choices import DEFAULT_PROJECT_GROUP, DEFAULT_SCRIPT_TIMEOUT_SECONDS, RunCondition, StepKind
+from processes.choices import (
+    DEFAULT_PROJECT_GROUP,
+    DEFAULT_SCRIPT_TIMEOUT_SECONDS,
+    OnTimeout,
+    RunCondition,
+    StepKind,
+)
 from teams.scoping import ScopedQuerySet
 
 
@@ -71,6 +77,18 @@ class StepFields(models.Model):
     )
     script = models.TextField(blank=True, help_text="Bash, run by a worker; exit code 0 is success.")
     timeout_seconds = models.PositiveIntegerField(default=DEFAULT_SCRIPT_TIMEOUT_SECONDS)
+    required_approvals = models.PositiveIntegerField(
+        default=1, help_text="Distinct people who must proceed before the step completes."
+    )
+    timeout_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Answer for the people after this long (empty: wait for them)."
+    )
+    on_timeout = models.CharField(
+        max_length=16,
+        choices=OnTimeout.choices,
+        default=OnTimeout.ABORT,
+        help_text="The system's answer when no one answered in time.",
+    )
 
     class Meta:
         abstract = True

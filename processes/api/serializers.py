@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from lifecycles.api.fields import EnvironmentSlugField, LifecycleIdField
 from processes.api.fields import ProjectGroupIdField
-from processes.choices import DEFAULT_SCRIPT_TIMEOUT_SECONDS, RunCondition, StepKind
+from processes.choices import DEFAULT_SCRIPT_TIMEOUT_SECONDS, MAX_TIMEOUT_MINUTES, OnTimeout, RunCondition, StepKind
 from processes.models import Project
 from processes.services import MAX_TIMEOUT_SECONDS, StepSpec, process_step_errors
 from teams.api.fields import TeamIdField
@@ -58,6 +58,22 @@ class StepDocumentSerializer(serializers.Serializer):
     )
     timeout_seconds = serializers.IntegerField(
         min_value=1, max_value=MAX_TIMEOUT_SECONDS, default=DEFAULT_SCRIPT_TIMEOUT_SECONDS
+    )
+    required_approvals = serializers.IntegerField(
+        default=1,
+        help_text="Manual steps: distinct people who must proceed; at most the responsible teams' members.",
+    )
+    timeout_minutes = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_TIMEOUT_MINUTES,
+        allow_null=True,
+        default=None,
+        help_text="Manual steps: the system answers after this long (null: wait for people).",
+    )
+    on_timeout = serializers.ChoiceField(
+        choices=OnTimeout.choices,
+        default=OnTimeout.ABORT,
+        help_text="The system's answer on timeout; proceed only with one required approval.",
     )
 
 
