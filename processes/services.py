@@ -325,10 +325,15 @@ def _approval_errors(step: StepSpec) -> list[tuple[str, str]]:
     if needed < 1:
         errors.append(("required_approvals", "A step needs at least 1 approval."))
     elif needed > 1:
-        errors.extend(("required_approvals", message) for message in _quorum_errors(step.responsible_teams, needed))
+        errors.extend(
+            ("required_approvals", message) for message in _quorum_errors(step.responsible_teams, needed)
+        )
     if step.on_timeout not in OnTimeout.values:
         errors.append(
-            ("on_timeout", f"Unknown timeout answer {step.on_timeout!r}; choose one of {', '.join(OnTimeout.values)}.")
+            (
+                "on_timeout",
+                f"Unknown timeout answer {step.on_timeout!r}; choose one of {', '.join(OnTimeout.values)}.",
+            )
         )
     elif step.on_timeout == OnTimeout.PROCEED and needed > 1:
         errors.append(

@@ -18,9 +18,12 @@ The verbs, read top to bottom:
 4. ``deployments_sweep`` finds what should be moving and is not (a lost message, a worker
    killed mid-script) and repairs it.
 
-Where the coming transitions go: a scheduled start is a condition in ``start``; a script
-run on an agent is another ``releases.runner.Runner``, chosen in ``_run_script``; a quorum is counted in
-``answer`` before the step moves; a timeout is the sweep calling ``answer`` as the system.
+A scheduled deployment (``queue_at``) is a condition in ``start``: it starts when due, not
+during a freeze of its environment (unless a superuser deployed through freezes), and only
+if its lifecycle still allows it (otherwise it fails with the reason). A quorum is counted
+in ``answer`` before the step moves; a timeout is the sweep's ``time_out`` answering as the
+system. A script run on an agent is another ``releases.runner.Runner``, chosen in
+``_run_script``.
 
 PostgreSQL holds the truth. Every change happens under the deployment's row lock inside a
 transaction that also writes its task-log lines and audit event; Celery messages are
@@ -61,8 +64,10 @@ from releases.choices import (
 )
 from releases.models import (
     HOLDS_SLOT,
+    Approval,
     Deployment,
     DeploymentStep,
+    Freeze,
     Interruption,
     Release,
     ReleaseStep,
@@ -94,11 +99,16 @@ def queue(
     environment: Environment,
     actor: User | None,
     guided_failure: bool | None = None,
+    queue_at: datetime | None = None,
+    freeze_override_reason: str = "",
+    frozen_by: list[Freeze] | None = None,
     source_ip: str | None = None,
 ) -> Deployment:
     """A new queued deployment of the release's snapshot, with a step per release step
     (those that do not apply to the environment skipped, with the reason); a worker starts
-    it after commit. The caller has checked that ``actor`` may (None: the system)."""
+    it after commit, or once ``queue_at`` has come. The caller has checked that ``actor``
+    may (None: the system), and that a superuser gave ``freeze_override_reason`` to deploy
+    through freezes (``frozen_by``: those applying now)."""
     project = release.project
     deployment = Deployment.objects.create(
         release=release,
@@ -106,10 +116,16 @@ def queue(
         environment=environment,
         created_by=actor,
         guided_failure=project.guided_failure if guided_failure is None else guided_failure,
+        queue_at=queue_at,
+        freeze_override_reason=freeze_override_reason,
+        **({"queued_at": queue_at} if queue_at else {}),
     )
     by = actor.label if actor else "System (lifecycle automatic deployment)"
     decision = Decision(deployment)
-    decision.log(f"Queued by {by}: {project} {release.version} to {environment}.")
+    when = f", to start at {_iso(queue_at)}" if queue_at else ""
+    decision.log(f"Queued by {by}: {project} {release.version} to {environment}{when}.")
+    if freeze_override_reason:
+        _log_freeze_override(decision, actor, freeze_override_reason, frozen_by or [], source_ip)
     steps = []
     for release_step in release.steps.prefetch_related("environments", "excluded_environments").order_by(
         "position"
@@ -132,11 +148,35 @@ def queue(
     decision.audit(
         "deployment.created",
         actor=actor,
-        changes={"release": release.version, "guided_failure": deployment.guided_failure},
+        changes={
+            "release": release.version,
+            "guided_failure": deployment.guided_failure,
+            **({"queue_at": _iso(queue_at)} if queue_at else {}),
+        },
         source_ip=source_ip,
     )
     enqueue_advance(deployment.pk)
     return deployment
+
+
+def _log_freeze_override(
+    decision: Decision, actor: User | None, reason: str, frozen_by: list[Freeze], source_ip: str | None
+) -> None:
+    label = actor.label if actor else "System"
+    through = f" {_freeze_names(frozen_by)}" if frozen_by else " any freeze"
+    decision.log(
+        f"OVERRIDE: {label} (superuser) deploys through{through}. Reason: {reason}", level=LogLevel.WARNING
+    )
+    decision.audit(
+        "deployment.freeze_overridden",
+        actor=actor,
+        changes={"freezes": [f.name for f in frozen_by], "reason": reason},
+        source_ip=source_ip,
+    )
+
+
+def _freeze_names(freezes: list[Freeze]) -> str:
+    return ", ".join(f"the freeze {f.name} (until {_iso(f.end)})" for f in freezes)
 
 
 def _not_applicable(release_step: ReleaseStep, environment: Environment) -> str:
@@ -161,7 +201,9 @@ def deploy_automatic(release: Release, *, decision: Decision | None = None) -> l
     progress = selectors.release_progress(release)
     queued = []
     for environment in progression.automatic_targets(progress):
-        refusal = permissions.deploy_refusal(None, release, environment, progress)
+        refusal = permissions.deploy_refusal(
+            None, release, environment, progress
+        ) or permissions.freeze_refusal(project.pk, environment.pk, timezone.now())
         if refusal is None:
             queued.append(queue(release=release, environment=environment, actor=None))
         elif decision is not None:
@@ -278,8 +320,15 @@ def _run_condition_allows(condition: str, failed: bool) -> bool:
 
 
 def start(decision: Decision) -> bool:
-    """Queued → executing when the deployment is first in line and its slot is free."""
+    """Queued → executing when the deployment is first in line and its slot is free; a
+    scheduled one also waits until it is due and while a freeze applies."""
     deployment = decision.deployment
+    if (
+        deployment.queue_at is not None
+        and deployment.started_at is None
+        and not _scheduled_may_start(decision)
+    ):
+        return False
     # One lock per project serialises every slot decision for its environments.
     Project.objects.select_for_update().filter(pk=deployment.project_id).values_list("pk").first()
     ahead = Q(state=DeploymentState.QUEUED) & (
@@ -295,6 +344,38 @@ def start(decision: Decision) -> bool:
             f"Deploying {deployment.release.project} {deployment.release.version} to {deployment.environment}."
         )
     return True
+
+
+def _scheduled_may_start(decision: Decision) -> bool:
+    """Whether a scheduled deployment may start now: it is due, no freeze it did not
+    override applies, and the lifecycle still allows it — otherwise it fails, with the
+    lifecycle's reason."""
+    deployment = decision.deployment
+    now = timezone.now()
+    if deployment.queue_at > now:
+        return False
+    if not deployment.freeze_override_reason and permissions.freeze_refusal(
+        deployment.project_id, deployment.environment_id, now
+    ):
+        return False
+    decision.related.attach(deployment)
+    release = deployment.release
+    refusal = permissions.deploy_refusal(
+        None, release, deployment.environment, selectors.release_progress(release)
+    )
+    if refusal is None:
+        return True
+    reason = f"Not started: {refusal.message}"
+    for step in deployment.steps.filter(state=StepState.PENDING):
+        set_step_state(step, StepState.SKIPPED, skip_reason=reason[:300], finished_at=now)
+    decision.transition(DeploymentState.FAILED, finished_at=now)
+    decision.log(reason, level=LogLevel.ERROR)
+    decision.audit(
+        "deployment.failed",
+        actor=None,
+        changes={"state": [DeploymentState.QUEUED, DeploymentState.FAILED], "reason": refusal.message},
+    )
+    return False
 
 
 def resume(decision: Decision, *, held_slot: bool) -> None:
@@ -337,8 +418,10 @@ def enqueue_advance(deployment_id: int) -> None:
 def _raise_manual_intervention(decision: Decision, step: DeploymentStep) -> None:
     deployment = decision.deployment
     release_step = step.release_step
-    set_step_state(step, StepState.WAITING, started_at=timezone.now())
+    now = timezone.now()
+    set_step_state(step, StepState.WAITING, started_at=now)
     teams = list(release_step.responsible_teams.all())
+    minutes = release_step.timeout_minutes
     interruption = Interruption.objects.create(
         deployment=deployment,
         step=step,
@@ -347,6 +430,8 @@ def _raise_manual_intervention(decision: Decision, step: DeploymentStep) -> None
         instructions=release_step.instructions,
         blocks_deployments=release_step.block_deployments,
         prevent_self_approval=release_step.prevent_self_approval,
+        required_approvals=release_step.required_approvals,
+        due_at=now + timedelta(minutes=minutes) if minutes else None,
     )
     if teams:
         # A new interruption has no teams yet: insert the links without reading them first.
@@ -354,10 +439,19 @@ def _raise_manual_intervention(decision: Decision, step: DeploymentStep) -> None
         link.objects.bulk_create(link(interruption=interruption, team=team) for team in teams)
     who = team_names(teams) or "a deployer"
     member = f"a member of {who}" if teams else who
+    needed = release_step.required_approvals
+    until = (
+        f"{needed} members of {who} proceed or one aborts" if needed > 1 else f"{member} proceeds or aborts"
+    )
     decision.log(
         f"== Waiting: {step.title} ==",
         f'Manual intervention "{release_step.name}" is waiting for {who}.',
-        f"Deployment will pause until {member} proceeds or aborts, or the deployment is cancelled.",
+        f"Deployment will pause until {until}, or the deployment is cancelled.",
+        *(
+            [f"If no one answers within {minutes} minutes, the system will {release_step.on_timeout}."]
+            if minutes
+            else []
+        ),
         step=step,
     )
     decision.transition(DeploymentState.WAITING)
@@ -519,10 +613,10 @@ def check_open(interruption: Interruption) -> None:
     """Refuses (409) an interruption that was already answered, or closed by a cancel."""
     if interruption.pending:
         return
-    if interruption.submitted_by_id:
+    if interruption.submitted_at:
+        by = interruption.submitted_by.label if interruption.submitted_by_id else "the system (timeout)"
         raise Conflict(
-            f"{interruption.title} was already submitted by {interruption.submitted_by.label}"
-            f" at {_iso(interruption.submitted_at)}.",
+            f"{interruption.title} was already submitted by {by} at {_iso(interruption.submitted_at)}.",
             code="already_submitted",
         )
     raise Conflict(f"{interruption.title} is closed: the deployment was cancelled.", code="already_closed")
@@ -605,27 +699,103 @@ def answer(
     notes: str = "",
     source_ip: str | None = None,
 ) -> None:
-    """The assignee answers an open interruption (``check_open``, ``check_answer``): its
-    step moves as ``ANSWER_STEP_STATES`` says, the deployment resumes, and a worker takes
-    it on after commit. Logged ("Submitted by: Sarah (DBA Team) at …") and audited."""
+    """A person answers an open interruption (``check_open``, ``check_answer``). A manual
+    intervention's answer is recorded (one per person); while a quorum still lacks proceeds
+    it is only logged ("Approved by: … (2 of 3)") and audited. Otherwise the interruption
+    closes: its step moves as ``ANSWER_STEP_STATES`` says, the deployment resumes, and a
+    worker takes it on after commit. Logged ("Submitted by: Sarah (DBA Team) at …") and
+    audited."""
     step = interruption.step
     who = _who(actor, interruption)
+    now = timezone.now()
+    if interruption.type == InterruptionType.MANUAL_INTERVENTION:
+        Approval.objects.create(interruption=interruption, user=actor, result=choice, notes=notes, at=now)
+        if interruption.is_quorum and choice == InterruptionResult.PROCEED:
+            given = interruption.approvals.filter(result=InterruptionResult.PROCEED).count()
+            if given < interruption.required_approvals:
+                decision = Decision(deployment)
+                decision.log(
+                    f"Approved by: {who} at {_iso(now)} ({given} of {interruption.required_approvals})",
+                    *([f"Notes: {notes}"] if notes else []),
+                    step=step,
+                )
+                decision.write()
+                decision.audit(
+                    "interruption.approved",
+                    actor=actor,
+                    changes={"result": choice, "notes": notes, "approvals": given},
+                    subject=interruption,
+                    source_ip=source_ip,
+                )
+                return
+    _close(
+        deployment,
+        interruption,
+        actor,
+        choice=choice,
+        notes=notes,
+        at=now,
+        lines=[
+            f"Submitted by: {who} at {_iso(now)}",
+            f"Result: {choice.capitalize()}",
+            *([f"Notes: {notes}"] if notes else []),
+        ],
+    )
+    Decision(deployment).audit(
+        "interruption.submitted",
+        actor=actor,
+        changes={"result": interruption.result, "guidance": interruption.guidance, "notes": notes},
+        subject=interruption,
+        source_ip=source_ip,
+    )
+
+
+def time_out(deployment: Deployment, interruption: Interruption) -> None:
+    """No one answered the manual intervention before its due time: the system answers
+    with the step's ``on_timeout``, recorded with no user, logged and audited."""
+    release_step = interruption.step.release_step
+    choice, minutes = release_step.on_timeout, release_step.timeout_minutes
+    now = timezone.now()
+    outcome = "proceeded" if choice == InterruptionResult.PROCEED else "aborted"
+    sentence = f"No one answered within {minutes} minutes: {outcome}."
+    Approval.objects.create(interruption=interruption, user=None, result=choice, notes=sentence, at=now)
+    _close(deployment, interruption, None, choice=choice, notes=sentence, at=now, lines=[sentence])
+    Decision(deployment).audit(
+        "interruption.timed_out",
+        actor=None,
+        changes={"result": choice, "timeout_minutes": minutes},
+        subject=interruption,
+    )
+
+
+def _close(
+    deployment: Deployment,
+    interruption: Interruption,
+    actor: User | None,
+    *,
+    choice: str,
+    notes: str,
+    at: datetime,
+    lines: list[str],
+) -> None:
+    """Closes the interruption with this answer: the step moves, the deployment resumes
+    and is advanced after commit."""
+    step = interruption.step
     decision = Decision(deployment)
     resume(decision, held_slot=interruption.blocks_deployments)
-    now = timezone.now()
     is_result = interruption.type == InterruptionType.MANUAL_INTERVENTION
     interruption.pending = False
     interruption.result = choice if is_result else ""
     interruption.guidance = "" if is_result else choice
     interruption.notes = notes
     interruption.submitted_by = actor
-    interruption.submitted_at = now
+    interruption.submitted_at = at
     interruption.save(
         update_fields=["pending", "result", "guidance", "notes", "submitted_by", "submitted_at"]
     )
 
     state = ANSWER_STEP_STATES[choice]
-    fields = {"finished_at": now} if state != StepState.PENDING else {}
+    fields = {"finished_at": at} if state != StepState.PENDING else {}
     if state == StepState.SKIPPED:
         fields["skip_reason"] = "Failure ignored by choice."
     set_step_state(step, state, **fields)
@@ -633,20 +803,8 @@ def answer(
     decision.log(line.format(title=step.title), step=step, level=level)
     if choice == InterruptionResult.PROCEED:
         decision.log(f"{step.name} completed", "Resuming after completion", step=step, level=LogLevel.VERBOSE)
-    decision.log(
-        f"Submitted by: {who} at {_iso(now)}",
-        f"Result: {choice.capitalize()}",
-        *([f"Notes: {notes}"] if notes else []),
-        step=step,
-    )
+    decision.log(*lines, step=step)
     decision.write()
-    decision.audit(
-        "interruption.submitted",
-        actor=actor,
-        changes={"result": interruption.result, "guidance": interruption.guidance, "notes": notes},
-        subject=interruption,
-        source_ip=source_ip,
-    )
     enqueue_advance(deployment.pk)
 
 
@@ -703,6 +861,9 @@ def deployments_sweep() -> dict[str, int]:
     - A queued or executing deployment that has not changed state for that long, and is
       not running a script whose heartbeat is fresh, is advanced again (its message was
       lost, or the broker restarted).
+    - Manual interventions past their due time are answered by the system (``time_out``).
+    - Scheduled deployments that are due are advanced, so they start within a sweep
+      interval (``start`` decides whether a freeze or the slot holds them back).
     """
     stale = timezone.now() - timedelta(seconds=settings.RELMAN_STUCK_AFTER_SECONDS)
     lost = 0
@@ -724,7 +885,44 @@ def deployments_sweep() -> dict[str, int]:
         with transaction.atomic():
             enqueue_advance(deployment_id)
         readvanced += 1
-    return {"worker_lost": lost, "readvanced": readvanced}
+    timed_out = interruptions_time_out()
+    due = deployments_start_due()
+    return {"worker_lost": lost, "readvanced": readvanced, "timed_out": timed_out, "scheduled_due": due}
+
+
+def interruptions_time_out() -> int:
+    """Answers, as the system, every open manual intervention past its due time."""
+    now = timezone.now()
+    answered = 0
+    for interruption_id, deployment_id in Interruption.objects.filter(
+        pending=True, due_at__lte=now
+    ).values_list("pk", "deployment_id"):
+        answered += _time_out_one(interruption_id, deployment_id, now)
+    return answered
+
+
+@transaction.atomic
+def _time_out_one(interruption_id: int, deployment_id: int, now: datetime) -> int:
+    deployment = lock(deployment_id)
+    interruption = lock_interruption(interruption_id)
+    if not interruption.pending or interruption.due_at is None or interruption.due_at > now:
+        return 0  # answered (or cancelled) meanwhile
+    interruption.step = DeploymentStep.objects.select_related("release_step").get(pk=interruption.step_id)
+    time_out(deployment, interruption)
+    return 1
+
+
+def deployments_start_due() -> int:
+    """Asks a worker to start every scheduled deployment that is due and not started."""
+    due = list(
+        Deployment.objects.filter(
+            state=DeploymentState.QUEUED, queue_at__lte=timezone.now(), started_at__isnull=True
+        ).values_list("pk", flat=True)
+    )
+    with transaction.atomic():
+        for deployment_id in due:
+            enqueue_advance(deployment_id)
+    return len(due)
 
 
 @transaction.atomic

@@ -14,7 +14,7 @@ from lifecycles.models import Environment, PhaseEnvironment
 from lifecycles.progression import PhaseProgress, evaluate, lifecycle_phases
 from processes.models import Project
 from releases.choices import DeploymentState
-from releases.models import Deployment, Interruption, Release
+from releases.models import Approval, Deployment, Interruption, Release
 from releases.permissions import deploy_refusal
 from teams.choices import Role
 from teams.models import User
@@ -22,8 +22,9 @@ from teams.scoping import grants_for, scope_q, team_ids_of
 
 
 def interruption_list_actionable(user: User) -> QuerySet[Interruption]:
-    """Pending interruptions the user holds, or may take and nobody holds yet, oldest
-    first ("My tasks"). One query, whatever the number of teams and deployments."""
+    """Pending interruptions the user holds, or may take and nobody holds yet (a quorum:
+    that they have not answered yet), oldest first ("My tasks"). One query, whatever the
+    number of teams and deployments."""
     teams = Interruption.responsible_teams.through.objects.filter(interruption_id=OuterRef("pk"))
     in_my_team = Exists(teams.filter(team__members=user))
     deployer = scope_q(
@@ -34,10 +35,14 @@ def interruption_list_actionable(user: User) -> QuerySet[Interruption]:
     )
     without_team = ~Exists(teams) & (deployer if deployer is not None else Q())
     self_approval = Q(prevent_self_approval=True, deployment__created_by=user)
+    answered = Exists(Approval.objects.filter(interruption_id=OuterRef("pk"), user=user))
     return (
         Interruption.objects.visible_to(user)
         .filter(pending=True)
-        .filter(Q(assignee=user) | (Q(assignee__isnull=True) & (in_my_team | without_team) & ~self_approval))
+        .filter(
+            Q(assignee=user)
+            | (Q(assignee__isnull=True) & (in_my_team | without_team) & ~self_approval & ~answered)
+        )
         .select_related(
             "deployment__release",
             "deployment__project",

@@ -8,8 +8,11 @@ publishes Celery messages after commit. ``actor=None`` is the system.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from lifecycles.models import Environment
 from processes.models import Project, Step
@@ -30,6 +33,8 @@ from teams.permissions import can_deploy
 from teams.scoping import has_role
 
 VERSION_MAX_LENGTH = 100
+# A deployment is scheduled at most this far ahead; later is a mistake, not a plan.
+MAX_SCHEDULE_AHEAD = timedelta(days=366)
 
 
 # --- releases ---------------------------------------------------------------------------
@@ -130,22 +135,56 @@ def deployment_create(
     environment: Environment,
     actor: User,
     guided_failure: bool | None = None,
+    queue_at: datetime | None = None,
+    override_freeze: bool = False,
+    reason: str = "",
     source_ip: str | None = None,
 ) -> Deployment:
-    """Queues a deployment of the release's snapshot to the environment.
+    """Queues a deployment of the release's snapshot to the environment, to start now or
+    at ``queue_at`` (a scheduled deployment, which waits while a freeze applies then).
 
     Refuses (``releases.permissions.deploy_refusal``): no deployer role for the project in
     that environment (403); a disabled project, or an environment the lifecycle does not
-    allow yet, naming the phase and environments still missing (409).
+    allow yet, naming the phase and environments still missing (409); ``queue_at`` in the
+    past or more than a year ahead (400); a freeze applying now (409 ``frozen``) unless a
+    superuser deploys through it (``override_freeze``) with a reason (403, 400).
     """
+    now = timezone.now()
+    if queue_at is not None:
+        if queue_at <= now:
+            raise InvalidInput("queue_at is in the past; choose a moment to come.", code="queue_at_past")
+        if queue_at > now + MAX_SCHEDULE_AHEAD:
+            raise InvalidInput(
+                "queue_at is more than a year ahead; schedule deployments within a year.",
+                code="queue_at_too_far",
+            )
     refusal = permissions.deploy_refusal(actor, release, environment, selectors.release_progress(release))
     if refusal:
         raise refusal
+    if override_freeze:
+        if not actor.is_superuser:
+            raise PermissionRefused("Only a superuser may deploy through a freeze.")
+        reason = reason.strip()
+        if not reason:
+            raise InvalidInput(
+                "Deploying through a freeze needs a reason, recorded in the task log and audit trail.",
+                code="reason_required",
+            )
+        _check_length("reason", reason)
+    elif queue_at is None:
+        refusal = permissions.freeze_refusal(release.project_id, environment.pk, now)
+        if refusal:
+            raise refusal
     return engine.queue(
         release=release,
         environment=environment,
         actor=actor,
         guided_failure=guided_failure,
+        queue_at=queue_at,
+        freeze_override_reason=reason if override_freeze else "",
+        frozen_by=permissions.freezes_applying(release.project_id, environment.pk, queue_at or now)
+        if override_freeze
+        else None,
         source_ip=source_ip,
     )
 
@@ -208,6 +247,12 @@ def interruption_take(
         refusal = permissions.take_refusal(actor, interruption)
         if refusal:
             raise PermissionRefused(refusal)
+    if interruption.is_quorum:
+        raise Conflict(
+            f"{interruption.title} needs {interruption.required_approvals} approvals: each approver answers"
+            " it themselves, so there is nothing to take.",
+            code="quorum",
+        )
     previous = interruption.assignee
     if previous is not None and not (take_over or override):
         raise Conflict(
@@ -251,7 +296,9 @@ def interruption_submit(
     choice = engine.check_answer(interruption, result=result, guidance=guidance)
     interruption.deployment = deployment
     interruption.step = DeploymentStep.objects.select_related("release_step").get(pk=interruption.step_id)
-    if interruption.assignee_id is None:
+    if interruption.is_quorum:
+        _check_may_approve(interruption, actor)
+    elif interruption.assignee_id is None:
         refusal = permissions.take_refusal(actor, interruption)
         if refusal:
             raise PermissionRefused(refusal)
@@ -264,6 +311,21 @@ def interruption_submit(
         )
     engine.answer(deployment, interruption, actor, choice=choice, notes=notes, source_ip=source_ip)
     return interruption
+
+
+def _check_may_approve(interruption: Interruption, actor: User) -> None:
+    """A quorum is answered without a take: by each eligible person (the rule of taking,
+    prevent self-approval included), once."""
+    refusal = permissions.take_refusal(actor, interruption)
+    if refusal:
+        raise PermissionRefused(refusal)
+    earlier = interruption.approvals.filter(user=actor).first()
+    if earlier is not None:
+        raise Conflict(
+            f"You already answered {interruption.title} ({earlier.result}) at"
+            f" {earlier.at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}; each approver answers once.",
+            code="already_answered",
+        )
 
 
 # --- preferences --------------------------------------------------------------------------

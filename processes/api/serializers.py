@@ -3,7 +3,13 @@ from rest_framework import serializers
 
 from lifecycles.api.fields import EnvironmentSlugField, LifecycleIdField
 from processes.api.fields import ProjectGroupIdField
-from processes.choices import DEFAULT_SCRIPT_TIMEOUT_SECONDS, MAX_TIMEOUT_MINUTES, OnTimeout, RunCondition, StepKind
+from processes.choices import (
+    DEFAULT_SCRIPT_TIMEOUT_SECONDS,
+    MAX_TIMEOUT_MINUTES,
+    OnTimeout,
+    RunCondition,
+    StepKind,
+)
 from processes.models import Project
 from processes.services import MAX_TIMEOUT_SECONDS, StepSpec, process_step_errors
 from teams.api.fields import TeamIdField

@@ -5,7 +5,7 @@ from lifecycles.api.fields import EnvironmentSlugField
 from processes.api.fields import ProjectSlugField
 from processes.choices import StepKind
 from releases.choices import Guidance, InterruptionResult
-from releases.models import Deployment, DeploymentStep, Interruption, Release, TaskLogEntry
+from releases.models import Approval, Deployment, DeploymentStep, Interruption, Release, TaskLogEntry
 from releases.permissions import can_take_interruption
 from releases.services import VERSION_MAX_LENGTH
 from teams.api.fields import TeamIdField, UsernameField
@@ -80,8 +80,10 @@ class DeploymentSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "queue_at",
         ]
         read_only_fields = fields
+        extra_kwargs = {"queue_at": {"help_text": "When a scheduled deployment starts; null: at once."}}
 
 
 class DeploymentStepSerializer(serializers.ModelSerializer):
@@ -116,6 +118,16 @@ class DeploymentCreateSerializer(serializers.Serializer):
         default=None,
         help_text="Ask a person when a script fails; the project's default when omitted.",
     )
+    queue_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="ISO 8601: start then (within a year), not at once; waits while a freeze applies.",
+    )
+    override_freeze = serializers.BooleanField(
+        default=False, help_text="Superusers only: deploy through a freeze; needs a reason."
+    )
+    reason = serializers.CharField(allow_blank=True, default="", max_length=2000)
 
 
 class LogEntrySerializer(serializers.ModelSerializer):
@@ -136,6 +148,17 @@ class LogSerializer(serializers.Serializer):
 # --- interruptions --------------------------------------------------------------------------
 
 
+class ApprovalSerializer(serializers.ModelSerializer):
+    user = UsernameField(
+        read_only=True, allow_null=True, help_text="Null when the system answered (timeout)."
+    )
+
+    class Meta:
+        model = Approval
+        fields = ["user", "result", "notes", "at"]
+        read_only_fields = fields
+
+
 class InterruptionSerializer(serializers.ModelSerializer):
     responsible_teams = TeamIdField(many=True, read_only=True)
     assignee = UsernameField(read_only=True, allow_null=True, help_text="Null while nobody holds it.")
@@ -153,7 +176,10 @@ class InterruptionSerializer(serializers.ModelSerializer):
         allow_blank=True,
         help_text="A guided failure's answer; empty until submitted.",
     )
-    submitted_by = UsernameField(read_only=True, allow_null=True, help_text="Null until submitted.")
+    submitted_by = UsernameField(
+        read_only=True, allow_null=True, help_text="Null until submitted, and when the system answered."
+    )
+    approvals = ApprovalSerializer(many=True, read_only=True, help_text="Each answer, oldest first.")
 
     class Meta:
         model = Interruption
@@ -172,9 +198,16 @@ class InterruptionSerializer(serializers.ModelSerializer):
             "submitted_by",
             "submitted_at",
             "deployment",
+            "required_approvals",
+            "approvals",
+            "due_at",
         ]
         read_only_fields = fields
-        extra_kwargs = {"instructions": {"help_text": "Markdown, as written."}}
+        extra_kwargs = {
+            "instructions": {"help_text": "Markdown, as written."},
+            "required_approvals": {"help_text": "Distinct proceeds that complete a manual intervention."},
+            "due_at": {"help_text": "When the system answers if no one has; null: no timeout."},
+        }
 
     def get_can_take(self, interruption: Interruption) -> bool:
         return interruption.pending and can_take_interruption(self.context["request"].user, interruption)

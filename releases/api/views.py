@@ -21,7 +21,7 @@ from releases.api.serializers import (
     ReleaseSerializer,
 )
 from releases.filters import MAX_ID, DeploymentFilter, InterruptionFilter
-from releases.models import Deployment, DeploymentStep, Interruption, Release, TaskLogEntry
+from releases.models import Approval, Deployment, DeploymentStep, Interruption, Release, TaskLogEntry
 from relman.api import error_responses
 from relman.http import client_ip
 
@@ -236,7 +236,9 @@ class InterruptionViewSet(viewsets.ReadOnlyModelViewSet):
         return (
             Interruption.objects.visible_to(self.request.user)
             .select_related("deployment__project", "deployment__environment", "assignee", "submitted_by")
-            .prefetch_related("responsible_teams")
+            .prefetch_related(
+                "responsible_teams", Prefetch("approvals", Approval.objects.select_related("user"))
+            )
             .order_by("created_at", "id")
         )
 

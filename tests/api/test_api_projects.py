@@ -133,6 +133,9 @@ def test_process_document_in_order(api, vera, octopus):
         "prevent_self_approval": False,
         "script": "",
         "timeout_seconds": 600,
+        "required_approvals": 1,
+        "timeout_minutes": None,
+        "on_timeout": "abort",
     }
     assert steps[2]["responsible_teams"] == [ops.pk]
     assert steps[2]["block_deployments"] is False

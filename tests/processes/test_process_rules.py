@@ -157,6 +157,9 @@ def test_process_summary_is_the_document_with_slugs_and_team_names(octopus, edit
             "prevent_self_approval": True,
             "script": "",
             "timeout_seconds": 600,
+            "required_approvals": 1,
+            "timeout_minutes": None,
+            "on_timeout": "abort",
         },
         {
             "name": "Deploy",
@@ -171,6 +174,9 @@ def test_process_summary_is_the_document_with_slugs_and_team_names(octopus, edit
             "prevent_self_approval": False,
             "script": "./deploy.sh",
             "timeout_seconds": 600,
+            "required_approvals": 1,
+            "timeout_minutes": None,
+            "on_timeout": "abort",
         },
     ]
 
