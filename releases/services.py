@@ -21,15 +21,17 @@ from releases.models import (
     DashboardPreference,
     Deployment,
     DeploymentStep,
+    Freeze,
     Interruption,
     Release,
     ReleaseStep,
 )
 from relman.exceptions import Conflict, InvalidInput, PermissionRefused
+from relman.updates import apply_changes
 from teams.audit import audit_record
 from teams.choices import Role
 from teams.models import User
-from teams.permissions import can_deploy
+from teams.permissions import can_deploy, require_superuser
 from teams.scoping import has_role
 
 VERSION_MAX_LENGTH = 100
@@ -326,6 +328,115 @@ def _check_may_approve(interruption: Interruption, actor: User) -> None:
             f" {earlier.at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}; each approver answers once.",
             code="already_answered",
         )
+
+
+# --- freezes -----------------------------------------------------------------------------
+
+
+def _freeze_summary(freeze: Freeze) -> dict:
+    return {
+        "name": freeze.name,
+        "reason": freeze.reason,
+        "start": freeze.start.isoformat(),
+        "end": freeze.end.isoformat(),
+        "environments": sorted(e.slug for e in freeze.environments.all()),
+        "projects": sorted(p.slug for p in freeze.projects.all()),
+    }
+
+
+def _check_freeze(freeze: Freeze, environments) -> None:
+    if not freeze.name.strip():
+        raise InvalidInput("A freeze needs a name.", code="name_required")
+    if freeze.end <= freeze.start:
+        raise InvalidInput(
+            "A freeze ends after it starts; this end is not after the start.", code="invalid_period"
+        )
+    if environments is not None and not list(environments):
+        raise InvalidInput("A freeze applies to at least one environment.", code="environments_required")
+    _check_length("reason", freeze.reason)
+
+
+@transaction.atomic
+def freeze_create(
+    *,
+    name: str,
+    start: datetime,
+    end: datetime,
+    environments,
+    projects=(),
+    reason: str = "",
+    actor: User | None,
+    source_ip: str | None = None,
+) -> Freeze:
+    """Creates a freeze: from ``start`` (inclusive) to ``end`` (exclusive), deployments of
+    the projects (none: every project) to the environments are refused.
+
+    Refuses: an actor who is not a superuser (403); no name, an end not after the start, no
+    environment (400).
+    """
+    require_superuser(actor, "create freezes")
+    freeze = Freeze(name=name.strip(), reason=reason, start=start, end=end, created_by=actor)
+    _check_freeze(freeze, environments)
+    freeze.save()
+    freeze.environments.set(environments)
+    freeze.projects.set(projects)
+    audit_record(
+        actor=actor,
+        action="freeze.created",
+        subject=freeze,
+        changes=_freeze_summary(freeze),
+        source_ip=source_ip,
+    )
+    return freeze
+
+
+@transaction.atomic
+def freeze_update(
+    *,
+    freeze: Freeze,
+    name: str | None = None,
+    reason: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    environments=None,
+    projects=None,
+    actor: User | None,
+    source_ip: str | None = None,
+) -> Freeze:
+    """Changes what is given (None: unchanged). Refuses as ``freeze_create`` does."""
+    require_superuser(actor, "change freezes")
+    before = _freeze_summary(freeze)
+    apply_changes(
+        freeze,
+        {"name": name.strip() if name is not None else None, "reason": reason, "start": start, "end": end},
+    )
+    _check_freeze(freeze, environments)
+    freeze.save()
+    if environments is not None:
+        freeze.environments.set(environments)
+    if projects is not None:
+        freeze.projects.set(projects)
+    after = _freeze_summary(freeze)
+    changes = {key: [before[key], after[key]] for key in after if before[key] != after[key]}
+    if changes:
+        audit_record(
+            actor=actor, action="freeze.updated", subject=freeze, changes=changes, source_ip=source_ip
+        )
+    return freeze
+
+
+@transaction.atomic
+def freeze_delete(*, freeze: Freeze, actor: User | None, source_ip: str | None = None) -> None:
+    """Deletes a freeze: deployments it refused may go, scheduled ones it held start."""
+    require_superuser(actor, "delete freezes")
+    audit_record(
+        actor=actor,
+        action="freeze.deleted",
+        subject=freeze,
+        changes=_freeze_summary(freeze),
+        source_ip=source_ip,
+    )
+    freeze.delete()
 
 
 # --- preferences --------------------------------------------------------------------------

@@ -438,6 +438,8 @@ def _step_row(step: Step | None, name: str, position: str, **extra) -> dict[str,
         "instructions": "",
         "script": "",
         "timeout_seconds": "600",
+        "required_approvals": "1",
+        "on_timeout": "abort",
         **extra,
     }
     if step is not None:

@@ -5,7 +5,7 @@ from lifecycles.api.fields import EnvironmentSlugField
 from processes.api.fields import ProjectSlugField
 from processes.choices import StepKind
 from releases.choices import Guidance, InterruptionResult
-from releases.models import Approval, Deployment, DeploymentStep, Interruption, Release, TaskLogEntry
+from releases.models import Approval, Deployment, DeploymentStep, Freeze, Interruption, Release, TaskLogEntry
 from releases.permissions import can_take_interruption
 from releases.services import VERSION_MAX_LENGTH
 from teams.api.fields import TeamIdField, UsernameField
@@ -239,3 +239,21 @@ class InterruptionSubmitSerializer(serializers.Serializer):
     notes = serializers.CharField(
         allow_blank=True, default="", trim_whitespace=False, help_text="Markdown, at most 20,000 characters."
     )
+
+
+# --- freezes --------------------------------------------------------------------------------
+
+
+class FreezeSerializer(serializers.ModelSerializer):
+    environments = EnvironmentSlugField(many=True, help_text="Environment slugs; at least one.")
+    projects = ProjectSlugField(many=True, required=False, help_text="Project slugs; none: every project.")
+    reason = serializers.CharField(allow_blank=True, required=False, max_length=2000)
+
+    class Meta:
+        model = Freeze
+        fields = ["id", "name", "reason", "start", "end", "environments", "projects"]
+        read_only_fields = ["id"]
+        extra_kwargs = {
+            "start": {"help_text": "ISO 8601; deployments are refused from this moment."},
+            "end": {"help_text": "ISO 8601, after start; deployments may go again from this moment."},
+        }
