@@ -81,6 +81,9 @@ def test_the_interruption_detail_lists_each_answer(api, root, sarah, octopus, en
     api(root).post(
         f"/api/v1/releases/{release.pk}/deployments/", {"environment": "manual-test"}, format="json"
     )
+    from releases.models import TaskLogEntry
+
+    print(list(TaskLogEntry.objects.values_list("message", flat=True)))
     interruption = Interruption.objects.get(pending=True)
     url = f"/api/v1/interruptions/{interruption.pk}/"
     first = api(sarah).post(f"{url}submit/", {"result": "proceed", "notes": "ok"}, format="json")
