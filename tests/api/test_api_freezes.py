@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from processes.models import Step
 from releases.models import Interruption
-from releases.services import release_create
+from releases.services import deployment_create, release_create
 
 FREEZES = "/api/v1/freezes/"
 
@@ -78,12 +78,8 @@ def test_the_interruption_detail_lists_each_answer(api, root, sarah, octopus, en
     dave.teams.add(sarah.teams.get())
     Step.objects.filter(project=octopus.project, position=1).update(required_approvals=2)
     release = release_create(project=octopus.project, version="1.0.0", actor=root)
-    api(root).post(
-        f"/api/v1/releases/{release.pk}/deployments/", {"environment": "manual-test"}, format="json"
-    )
-    from releases.models import TaskLogEntry
-
-    print(list(TaskLogEntry.objects.values_list("message", flat=True)))
+    with engine():
+        deployment_create(release=release, environment=octopus.environments[0], actor=root)
     interruption = Interruption.objects.get(pending=True)
     url = f"/api/v1/interruptions/{interruption.pk}/"
     first = api(sarah).post(f"{url}submit/", {"result": "proceed", "notes": "ok"}, format="json")
