@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.urls import reverse
+from django.utils import timezone
 
 from lifecycles.models import Environment, PhaseEnvironment
 from lifecycles.progression import PhaseProgress, evaluate, lifecycle_phases
 from processes.models import Project
 from releases.choices import DeploymentState
-from releases.models import Approval, Deployment, Interruption, Release
+from releases.models import Approval, Deployment, Freeze, Interruption, Release
 from releases.permissions import deploy_refusal
 from teams.choices import Role
 from teams.models import User
@@ -329,6 +330,7 @@ def dashboard_version(
     projects: list[Project] | list[tuple],
     environments: list[Environment] | list[tuple],
     reached: dict[int, set[int]],
+    frozen: Frozen,
 ) -> str:
     """The version of a grid showing ``projects`` × ``environments`` (the objects, or rows
     of PROJECT_COLUMNS and ENVIRONMENT_COLUMNS): their names, groups and lifecycles, the
@@ -345,7 +347,27 @@ def dashboard_version(
         ),
         sorted(e if isinstance(e, tuple) else (e.pk, e.name, e.sort_order) for e in environments),
         sorted((pk, sorted(ids)) for pk, ids in reached.items()),
+        sorted((pk, sorted(by.items(), key=str)) for pk, by in frozen.items()),
     )
+
+
+# environment id → {project id, or None for every project: "Holidays until … UTC"}
+Frozen = dict[int, dict[int | None, str]]
+
+
+def frozen_now() -> Frozen:
+    """What the freezes applying now freeze, for the dashboard's marks. One query."""
+    frozen: Frozen = {}
+    rows = (
+        Freeze.objects.filter(start__lte=timezone.now(), end__gt=timezone.now())
+        .order_by("end")
+        .values_list("name", "end", "environments", "projects")
+    )
+    for name, end, environment_id, project_id in rows:
+        frozen.setdefault(environment_id, {})[project_id] = (
+            f"Frozen by {name} until {end.astimezone(UTC).strftime('%Y-%m-%d %H:%M')} UTC"
+        )
+    return frozen
 
 
 def dashboard_current_version(
@@ -356,7 +378,7 @@ def dashboard_current_version(
     environment_ids: list[int] | None = None,
 ) -> tuple[str, tuple]:
     """The version the grid ``dashboard`` would build now has, and the activity it is
-    made of (a caller that goes on to render reuses it, read before the grid). Five
+    made of (a caller that goes on to render reuses it, read before the grid). Six
     queries whatever the size of the data, none of them per cell."""
     activity = dashboard_activity(
         user, group_ids=group_ids, project_ids=project_ids, environment_ids=environment_ids
@@ -370,7 +392,12 @@ def dashboard_current_version(
     environment_rows = list(environments.order_by().values_list(*ENVIRONMENT_COLUMNS))
     reached = lifecycle_environment_ids({row[-1] for row in project_rows})
     version = dashboard_version(
-        user, activity=activity, projects=project_rows, environments=environment_rows, reached=reached
+        user,
+        activity=activity,
+        projects=project_rows,
+        environments=environment_rows,
+        reached=reached,
+        frozen=frozen_now(),
     )
     return version, activity
 
@@ -383,16 +410,22 @@ def deployment_version(user: User, deployment: Deployment) -> str:
     steps = deployment.steps.order_by("pk").values_list(
         "pk", "state", "started_at", "finished_at", "exit_code", "skip_reason"
     )
-    interruptions = deployment.interruptions.order_by("pk").values_list(
-        "pk",
-        "pending",
-        "assignee_id",
-        "taken_at",
-        "submitted_by_id",
-        "submitted_at",
-        "result",
-        "guidance",
-        "notes",
+    # The count of answers: a quorum's approval changes no column of its interruption.
+    interruptions = (
+        deployment.interruptions.order_by("pk")
+        .annotate(answers=Count("approvals"))
+        .values_list(
+            "pk",
+            "pending",
+            "assignee_id",
+            "taken_at",
+            "submitted_by_id",
+            "submitted_at",
+            "result",
+            "guidance",
+            "notes",
+            "answers",
+        )
     )
     ahead = None
     if deployment.state == DeploymentState.QUEUED:
