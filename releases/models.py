@@ -297,6 +297,11 @@ class Interruption(models.Model):
     def is_quorum(self) -> bool:
         return self.required_approvals > 1
 
+    @property
+    def approvals_given(self) -> int:
+        """Proceeds so far, counted from the answers (prefetch them when listing)."""
+        return sum(1 for a in self.approvals.all() if a.result == InterruptionResult.PROCEED)
+
 
 class Approval(models.Model):
     """One answer to a manual intervention: a person's (once each), or the system's on a

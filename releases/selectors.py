@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -16,7 +16,7 @@ from lifecycles.progression import PhaseProgress, evaluate, lifecycle_phases
 from processes.models import Project
 from releases.choices import DeploymentState
 from releases.models import Approval, Deployment, Freeze, Interruption, Release
-from releases.permissions import deploy_refusal
+from releases.permissions import deploy_refusal, freezes_applying
 from teams.choices import Role
 from teams.models import User
 from teams.scoping import grants_for, scope_q, team_ids_of
@@ -51,7 +51,7 @@ def interruption_list_actionable(user: User) -> QuerySet[Interruption]:
             "step__release_step",
             "assignee",
         )
-        .prefetch_related("responsible_teams")
+        .prefetch_related("responsible_teams", Prefetch("approvals", Approval.objects.select_related("user")))
         .order_by("created_at", "id")
     )
 
@@ -349,6 +349,15 @@ def dashboard_version(
         sorted((pk, sorted(ids)) for pk, ids in reached.items()),
         sorted((pk, sorted(by.items(), key=str)) for pk, by in frozen.items()),
     )
+
+
+def freezes_holding(deployment: Deployment) -> list[Freeze]:
+    """The freezes a scheduled deployment waits for once due (none if a superuser
+    deployed it through freezes)."""
+    if deployment.freeze_override_reason:
+        return []
+    moment = max(deployment.queue_at, timezone.now())
+    return freezes_applying(deployment.project_id, deployment.environment_id, moment)
 
 
 # environment id → {project id, or None for every project: "Holidays until … UTC"}
