@@ -360,6 +360,33 @@ def freezes_holding(deployment: Deployment) -> list[Freeze]:
     return freezes_applying(deployment.project_id, deployment.environment_id, moment)
 
 
+@dataclass
+class FreezeRow:
+    freeze: Freeze
+    # The projects it names that the user may see (none named: every project).
+    projects: list[Project]
+    applies_now: bool
+
+
+def freeze_list(user: User) -> list[FreezeRow]:
+    """Freezes not over yet, soonest first: those of every project, and those naming a
+    project the user may see (naming only those). Three queries."""
+    now = timezone.now()
+    visible = set(Project.objects.visible_to(user).values_list("pk", flat=True))
+    rows = []
+    for freeze in (
+        Freeze.objects.filter(end__gt=now)
+        .prefetch_related("environments", "projects")
+        .order_by("start", "id")
+    ):
+        named = list(freeze.projects.all())
+        shown = [p for p in named if p.pk in visible]
+        if named and not shown:
+            continue
+        rows.append(FreezeRow(freeze=freeze, projects=shown, applies_now=freeze.start <= now))
+    return rows
+
+
 # environment id → {project id, or None for every project: "Holidays until … UTC"}
 Frozen = dict[int, dict[int | None, str]]
 
