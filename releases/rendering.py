@@ -50,9 +50,12 @@ def state_colour(state: str) -> str:
 CHIP = (
     '<a class="chip chip--{colour}" href="{url}" title="{label}">{badge}'
     '<span class="chip__text"><span class="chip__version">{version}</span>'
-    '<span class="chip__meta"><time datetime="{stamp}" title="{stamp}">{ago}</time></span>'
+    '<span class="chip__meta">{meta}</span>'
     "</span></a>"
 )
+AGO = '<time datetime="{stamp}" title="{stamp}">{ago}</time>'
+# A scheduled deployment not started yet says when it will (in the site's time zone).
+STARTS = '<time datetime="{stamp}" title="{stamp}">starts {when}</time>'
 CHIP_CELL = '<td class="grid__cell{frozen}">{mark}{chip}</td>'
 EMPTY_CELL = (
     '<td class="grid__cell{frozen}">{mark}'
@@ -79,16 +82,24 @@ class Chips:
             self.badges[state] = mark_safe(html.strip())  # the template's own output
         return self.badges[state]
 
-    def chip(self, *, pk: int, state: str, version: str, created_at: datetime) -> str:
-        stamp = iso(created_at)
+    def chip(
+        self, *, pk: int, state: str, version: str, created_at: datetime, queue_at: datetime | None = None
+    ) -> str:
+        if state == DeploymentState.QUEUED and queue_at is not None and queue_at > self.now:
+            local = timezone.localtime(queue_at)
+            when = local.strftime(
+                "%H:%M" if local.date() == timezone.localtime(self.now).date() else "%Y-%m-%d %H:%M"
+            )
+            meta = STARTS.format(stamp=iso(queue_at), when=when)
+        else:
+            meta = AGO.format(stamp=iso(created_at), ago=relative(created_at, self.now))
         return CHIP.format(
             colour=state_colour(state),
             url=f"{self.url_prefix}{pk}/",
             label=escape(DEPLOYMENT_STATE_LABELS.get(state, state)),
             badge=self.badge(state),
             version=escape(version),
-            stamp=stamp,
-            ago=relative(created_at, self.now),
+            meta=meta,
         )
 
 
@@ -134,5 +145,6 @@ class DashboardCells(Chips):
             state=deployment.state,
             version=deployment.version,
             created_at=deployment.created_at,
+            queue_at=deployment.queue_at,
         )
         return CHIP_CELL.format(chip=chip, **marks)

@@ -70,6 +70,7 @@ class DashboardDeployment(NamedTuple):
     environment_id: int
     state: str
     created_at: datetime
+    queue_at: datetime | None
     version: str
 
     def get_absolute_url(self) -> str:

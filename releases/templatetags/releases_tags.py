@@ -29,6 +29,7 @@ def deployment_chip(deployment: Deployment) -> SafeString:
         state=deployment.state,
         version=deployment.release.version,
         created_at=deployment.created_at,
+        queue_at=deployment.queue_at,
     )
     return mark_safe(chip)  # Chips escapes every text
 

@@ -64,10 +64,12 @@ def test_deploy_later_is_read_in_the_browsers_time_zone_and_stored_in_utc(signed
     assert deployment.queue_at == local.replace(tzinfo=UTC) - timedelta(hours=9)
     html = signed_in(root).get(deployment.get_absolute_url()).content.decode()
     assert "Scheduled for" in html and "cancel it before then" in html
+    dashboard = signed_in(root).get(reverse("dashboard"), headers={"HX-Request": "true"}).content.decode()
+    assert ">starts " in dashboard
 
 
 def test_a_freeze_shows_on_the_deploy_page_dashboard_and_freezes_page(
-    signed_in, root, sarah, octopus, goodhealth
+    signed_in, root, sarah, octopus, goodhealth, django_assert_max_num_queries
 ):
     now = timezone.now()
     freeze_create(
@@ -102,5 +104,10 @@ def test_a_freeze_shows_on_the_deploy_page_dashboard_and_freezes_page(
 
     freezes = reverse("releases:freeze_list")
     assert "GoodHealth audit" in signed_in(root).get(freezes).content.decode()
+    client = signed_in(pia)
+    # The session, the user, their grants, the badge; then the visible projects and the
+    # freezes with their environments and projects, whatever their number.
+    with django_assert_max_num_queries(14):
+        client.get(freezes)
     page = signed_in(pia).get(freezes).content.decode()
     assert "Holidays" in page and "GoodHealth audit" not in page
