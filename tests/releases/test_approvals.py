@@ -357,3 +357,21 @@ def test_a_freeze_ending_before_it_starts_is_refused(octopus, root, clock):
     with pytest.raises(InvalidInput) as refused:
         freeze_create(name="Oops", start=T0, end=T0, environments=[octopus.environments[0]], actor=root)
     assert refused.value.code == "invalid_period"
+
+
+def test_no_automatic_deployment_into_a_freeze(goodhealth, root, engine, clock):
+    integration, testing, _ = goodhealth.environments
+    freeze_create(name="Lab move", start=T0, end=T0 + timedelta(hours=1), environments=[testing], actor=root)
+    admin_ops = goodhealth.users["admin-ops"]
+    with engine():
+        release = release_create(project=goodhealth.project, version="4.0.0", actor=root)
+        deployment = deployment_create(release=release, environment=integration, actor=root)
+    with engine():
+        answer(pending(deployment), admin_ops, "proceed", engine)
+    deployment.refresh_from_db()
+    assert deployment.state == DeploymentState.SUCCESS
+    assert not Deployment.objects.filter(environment=testing).exists()
+    assert any(
+        line.startswith("Not deployed automatically to Testing: Deployments here are frozen by Lab move")
+        for line in log_of(deployment)
+    )
