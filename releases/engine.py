@@ -699,18 +699,19 @@ def answer(
     notes: str = "",
     source_ip: str | None = None,
 ) -> None:
-    """A person answers an open interruption (``check_open``, ``check_answer``). A manual
-    intervention's answer is recorded (one per person); while a quorum still lacks proceeds
-    it is only logged ("Approved by: … (2 of 3)") and audited. Otherwise the interruption
-    closes: its step moves as ``ANSWER_STEP_STATES`` says, the deployment resumes, and a
+    """A person answers an open interruption (``check_open``, ``check_answer``). A quorum's
+    answer is recorded (one per person); while it still lacks proceeds it is only logged
+    ("Approved by: … (2 of 3)") and audited. Otherwise the interruption closes: its step moves as ``ANSWER_STEP_STATES`` says, the deployment resumes, and a
     worker takes it on after commit. Logged ("Submitted by: Sarah (DBA Team) at …") and
     audited."""
     step = interruption.step
     who = _who(actor, interruption)
     now = timezone.now()
-    if interruption.type == InterruptionType.MANUAL_INTERVENTION:
+    # A single approver's answer is the interruption's own (submitted_by, result, notes);
+    # a quorum's are counted from rows of their own.
+    if interruption.is_quorum:
         Approval.objects.create(interruption=interruption, user=actor, result=choice, notes=notes, at=now)
-        if interruption.is_quorum and choice == InterruptionResult.PROCEED:
+        if choice == InterruptionResult.PROCEED:
             given = interruption.approvals.filter(result=InterruptionResult.PROCEED).count()
             if given < interruption.required_approvals:
                 decision = Decision(deployment)

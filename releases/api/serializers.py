@@ -179,7 +179,12 @@ class InterruptionSerializer(serializers.ModelSerializer):
     submitted_by = UsernameField(
         read_only=True, allow_null=True, help_text="Null until submitted, and when the system answered."
     )
-    approvals = ApprovalSerializer(many=True, read_only=True, help_text="Each answer, oldest first.")
+    approvals = ApprovalSerializer(
+        many=True,
+        read_only=True,
+        help_text="A quorum's answers, and the system's on a timeout, oldest first; a single"
+        " approver's answer is submitted_by, result and notes.",
+    )
 
     class Meta:
         model = Interruption
