@@ -701,9 +701,9 @@ def answer(
 ) -> None:
     """A person answers an open interruption (``check_open``, ``check_answer``). A quorum's
     answer is recorded (one per person); while it still lacks proceeds it is only logged
-    ("Approved by: … (2 of 3)") and audited. Otherwise the interruption closes: its step moves as ``ANSWER_STEP_STATES`` says, the deployment resumes, and a
-    worker takes it on after commit. Logged ("Submitted by: Sarah (DBA Team) at …") and
-    audited."""
+    ("Approved by: … (2 of 3)") and audited. Otherwise the interruption closes: its step
+    moves as ``ANSWER_STEP_STATES`` says, the deployment resumes, and a worker takes it on
+    after commit. Logged ("Submitted by: Sarah (DBA Team) at …") and audited."""
     step = interruption.step
     who = _who(actor, interruption)
     now = timezone.now()

@@ -172,7 +172,7 @@ def deployment_create(
                 "Deploying through a freeze needs a reason, recorded in the task log and audit trail.",
                 code="reason_required",
             )
-        _check_length("reason", reason)
+        _check_length("reasons", reason)
     elif queue_at is None:
         refusal = permissions.freeze_refusal(release.project_id, environment.pk, now)
         if refusal:
@@ -353,7 +353,7 @@ def _check_freeze(freeze: Freeze, environments) -> None:
         )
     if environments is not None and not list(environments):
         raise InvalidInput("A freeze applies to at least one environment.", code="environments_required")
-    _check_length("reason", freeze.reason)
+    _check_length("reasons", freeze.reason)
 
 
 @transaction.atomic
