@@ -162,7 +162,9 @@ class ApprovalSerializer(serializers.ModelSerializer):
 class InterruptionSerializer(serializers.ModelSerializer):
     responsible_teams = TeamIdField(many=True, read_only=True)
     assignee = UsernameField(read_only=True, allow_null=True, help_text="Null while nobody holds it.")
-    can_take = serializers.SerializerMethodField(help_text="Whether you may take it (or take it over) now.")
+    can_take = serializers.SerializerMethodField(
+        help_text="Whether you may take it (or take it over) now; false for a quorum, which each approver submits."
+    )
     # Declared, not generated: a generated read-only field forgets that it may be blank.
     result = serializers.ChoiceField(
         choices=InterruptionResult.choices,
@@ -215,7 +217,12 @@ class InterruptionSerializer(serializers.ModelSerializer):
         }
 
     def get_can_take(self, interruption: Interruption) -> bool:
-        return interruption.pending and can_take_interruption(self.context["request"].user, interruption)
+        # A quorum is never taken: each approver submits (``approvals`` says who has).
+        return (
+            interruption.pending
+            and not interruption.is_quorum
+            and can_take_interruption(self.context["request"].user, interruption)
+        )
 
 
 class InterruptionTakeSerializer(serializers.Serializer):

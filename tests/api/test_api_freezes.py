@@ -85,6 +85,7 @@ def test_the_interruption_detail_lists_each_answer(api, root, sarah, octopus, en
     first = api(sarah).post(f"{url}submit/", {"result": "proceed", "notes": "ok"}, format="json")
     assert first.status_code == 200
     assert first.json()["required_approvals"] == 2 and first.json()["pending"] is True
+    assert first.json()["can_take"] is False
     [approval] = first.json()["approvals"]
     assert (approval["user"], approval["result"], approval["notes"]) == ("sarah", "proceed", "ok")
     again = api(sarah).post(f"{url}submit/", {"result": "proceed"}, format="json")
