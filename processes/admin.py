@@ -28,6 +28,7 @@ STEP_FIELDSETS = (
                 "responsible_teams",
                 ("block_deployments", "prevent_self_approval"),
                 ("remind_after_minutes", "notify"),
+                ("required_approvals", "timeout_minutes", "on_timeout"),
             )
         },
     ),
@@ -41,6 +42,7 @@ def _step_spec(cleaned: dict, step: Step) -> StepSpec:
     """A step form's values as the service takes them; what the form leaves out stays as
     the step has it."""
     timeout = cleaned.get("timeout_seconds")
+    approvals = cleaned.get("required_approvals")
     return StepSpec(
         name=cleaned.get("name") or "",
         kind=cleaned.get("kind") or step.kind,
@@ -57,6 +59,9 @@ def _step_spec(cleaned: dict, step: Step) -> StepSpec:
         remind_after_minutes=cleaned.get("remind_after_minutes"),
         notify=tuple(cleaned.get("notify") or ()),
         target_roles=tuple(cleaned.get("target_roles") or ()),
+        required_approvals=step.required_approvals if approvals is None else approvals,
+        timeout_minutes=cleaned.get("timeout_minutes"),
+        on_timeout=cleaned.get("on_timeout") or step.on_timeout,
     )
 
 
@@ -77,6 +82,9 @@ def _stored_spec(step: Step) -> StepSpec:
         remind_after_minutes=step.remind_after_minutes,
         notify=tuple(step.notify),
         target_roles=tuple(step.target_roles),
+        required_approvals=step.required_approvals,
+        timeout_minutes=step.timeout_minutes,
+        on_timeout=step.on_timeout,
     )
 
 
@@ -132,6 +140,9 @@ class StepForm(forms.ModelForm):
             "remind_after_minutes",
             "notify",
             "target_roles",
+            "required_approvals",
+            "timeout_minutes",
+            "on_timeout",
         )
 
     def clean(self):

@@ -19,3 +19,12 @@ DEFAULT_SCRIPT_TIMEOUT_SECONDS = 600
 # script step that runs by itself.
 AUTOMATION_LEVEL_MANUAL = 1
 AUTOMATION_LEVEL_SCRIPT = 3
+
+
+class OnTimeout(models.TextChoices):
+    ABORT = "abort", "Abort"
+    PROCEED = "proceed", "Proceed"
+
+
+# A manual step waits for a person at most this long before its timeout answers for them.
+MAX_TIMEOUT_MINUTES = 30 * 24 * 60

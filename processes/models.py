@@ -6,6 +6,7 @@ from processes.choices import (
     AUTOMATION_LEVEL_SCRIPT,
     DEFAULT_PROJECT_GROUP,
     DEFAULT_SCRIPT_TIMEOUT_SECONDS,
+    OnTimeout,
     RunCondition,
     StepKind,
 )
@@ -91,6 +92,18 @@ class StepFields(models.Model):
         blank=True,
         help_text="Run the script on every enabled target of the environment with one of these roles "
         "(none: on Relman's built-in runner).",
+    )
+    required_approvals = models.PositiveIntegerField(
+        default=1, help_text="Distinct people who must proceed before the step completes."
+    )
+    timeout_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Answer for the people after this long (empty: wait for them)."
+    )
+    on_timeout = models.CharField(
+        max_length=16,
+        choices=OnTimeout.choices,
+        default=OnTimeout.ABORT,
+        help_text="The system's answer when no one answered in time.",
     )
 
     class Meta:

@@ -14,10 +14,18 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Count
 from django.utils.text import slugify
 
 from lifecycles.models import Environment, Lifecycle
-from processes.choices import DEFAULT_PROJECT_GROUP, DEFAULT_SCRIPT_TIMEOUT_SECONDS, RunCondition, StepKind
+from processes.choices import (
+    DEFAULT_PROJECT_GROUP,
+    DEFAULT_SCRIPT_TIMEOUT_SECONDS,
+    MAX_TIMEOUT_MINUTES,
+    OnTimeout,
+    RunCondition,
+    StepKind,
+)
 from processes.models import Project, ProjectGroup, Step
 from relman.deletion import delete_or_refuse
 from relman.exceptions import Conflict, InvalidInput, PermissionRefused
@@ -254,6 +262,9 @@ class StepSpec:
     remind_after_minutes: int | None = None
     notify: Sequence[str] = field(default_factory=tuple)
     target_roles: Sequence[str] = field(default_factory=tuple)
+    required_approvals: int = 1
+    timeout_minutes: int | None = None
+    on_timeout: str = OnTimeout.ABORT
 
 
 def process_step_errors(steps: Sequence[StepSpec]) -> dict[int, dict[str, list[str]]]:
@@ -261,7 +272,9 @@ def process_step_errors(steps: Sequence[StepSpec]) -> dict[int, dict[str, list[s
 
     Names are unique within the process; a script step has a script; instructions and a
     script are within their limits (RELMAN_INSTRUCTIONS_MAX_LENGTH, RELMAN_SCRIPT_MAX_LENGTH);
-    a timeout is between 1 second and a day; an environment is not both included and excluded.
+    a timeout is between 1 second and a day; an environment is not both included and excluded;
+    a quorum (``required_approvals``) is at least 1 and no more than the responsible teams'
+    members, and a step that needs more than one approval does not proceed on its timeout.
     """
     errors: dict[int, dict[str, list[str]]] = {}
 
@@ -315,7 +328,58 @@ def process_step_errors(steps: Sequence[StepSpec]) -> dict[int, dict[str, list[s
                 add(index, "notify", f"{address!r} is not an email address.")
         for message in roles_errors(step.target_roles):
             add(index, "target_roles", message)
+        for field_name, message in _approval_errors(step):
+            add(index, field_name, message)
     return errors
+
+
+def _approval_errors(step: StepSpec) -> list[tuple[str, str]]:
+    """What is wrong with the step's quorum and timeout, as (field, message) pairs."""
+    errors = []
+    needed = step.required_approvals
+    if needed < 1:
+        errors.append(("required_approvals", "A step needs at least 1 approval."))
+    elif needed > 1:
+        errors.extend(
+            ("required_approvals", message) for message in _quorum_errors(step.responsible_teams, needed)
+        )
+    if step.on_timeout not in OnTimeout.values:
+        errors.append(
+            (
+                "on_timeout",
+                f"Unknown timeout answer {step.on_timeout!r}; choose one of {', '.join(OnTimeout.values)}.",
+            )
+        )
+    elif step.on_timeout == OnTimeout.PROCEED and needed > 1:
+        errors.append(
+            (
+                "on_timeout",
+                f"A step that needs {needed} approvals cannot proceed on its timeout: a quorum cannot be assumed.",
+            )
+        )
+    if step.timeout_minutes is not None and not 1 <= step.timeout_minutes <= MAX_TIMEOUT_MINUTES:
+        errors.append(("timeout_minutes", f"A timeout is between 1 and {MAX_TIMEOUT_MINUTES} minutes."))
+    return errors
+
+
+def _quorum_errors(teams: Sequence[Team], needed: int) -> list[str]:
+    """Why ``needed`` distinct approvers cannot come from these teams, or nothing."""
+    if not teams:
+        return [
+            f"{needed} approvals need responsible teams to count the people who may approve;"
+            " a step without one is answered by a single deployer."
+        ]
+    members = Team.members.through.objects.filter(team__in=teams)
+    people = members.values("user_id").distinct().count()
+    if needed <= people:
+        return []
+    sizes = dict(members.values_list("team_id").annotate(size=Count("user_id", distinct=True)))
+    described = ", ".join(f"{t.name} ({_people(sizes.get(t.pk, 0))})" for t in teams)
+    return [f"{needed} approvals are more than the {_people(people)} who may approve: {described}."]
+
+
+def _people(count: int) -> str:
+    return f"{count} person" if count == 1 else f"{count} people"
 
 
 @transaction.atomic
@@ -353,6 +417,9 @@ def process_replace(
             remind_after_minutes=spec.remind_after_minutes,
             notify=list(spec.notify),
             target_roles=list(dict.fromkeys(spec.target_roles)),
+            required_approvals=spec.required_approvals,
+            timeout_minutes=spec.timeout_minutes,
+            on_timeout=spec.on_timeout,
         )
         step.environments.set(spec.environments)
         step.excluded_environments.set(spec.excluded_environments)
@@ -390,6 +457,9 @@ def process_summary(project: Project) -> list[dict]:
             "remind_after_minutes": step.remind_after_minutes,
             "notify": step.notify,
             "target_roles": step.target_roles,
+            "required_approvals": step.required_approvals,
+            "timeout_minutes": step.timeout_minutes,
+            "on_timeout": step.on_timeout,
         }
         for step in Step.objects.filter(project=project)
         .order_by("position", "id")

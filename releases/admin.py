@@ -9,8 +9,8 @@ from django.urls import NoReverseMatch
 from django.utils.html import format_html
 
 from releases import services
-from releases.models import Deployment, DeploymentStep, Interruption, Release, ReleaseStep
-from relman.admin import ServiceAdminMixin
+from releases.models import Deployment, DeploymentStep, Freeze, Interruption, Release, ReleaseStep
+from relman.admin import ServiceAdminMixin, fields_given, stored
 from relman.exceptions import DomainError
 from relman.http import client_ip
 
@@ -262,3 +262,27 @@ class InterruptionAdmin(ReadOnlyAdmin):
     @admin.display(description="Task page")
     def task_page(self, obj: Interruption) -> str:
         return _page_link(obj.deployment, f"Open deployment {obj.deployment_id}")
+
+
+FREEZE_FIELDS = ("name", "reason", "start", "end", "environments", "projects")
+
+
+@admin.register(Freeze)
+class FreezeAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    """Freezes, saved through the freeze services (superusers only, audited)."""
+
+    list_display = ("name", "start", "end", "reason")
+    search_fields = ("name", "reason")
+    fields = FREEZE_FIELDS
+    filter_horizontal = ("environments", "projects")
+
+    def service_save(self, request, form, formsets, change):
+        values = fields_given(form, FREEZE_FIELDS)
+        if change:
+            return services.freeze_update(
+                freeze=stored(form.instance), **values, actor=request.user, source_ip=client_ip(request)
+            )
+        return services.freeze_create(**values, actor=request.user, source_ip=client_ip(request))
+
+    def delete_model(self, request, obj):
+        services.freeze_delete(freeze=obj, actor=request.user, source_ip=client_ip(request))

@@ -14,7 +14,10 @@ class DeploymentState(models.TextChoices):
 
 
 DEPLOYMENT_TRANSITIONS: dict[str, frozenset[str]] = {
-    DeploymentState.QUEUED: frozenset({DeploymentState.EXECUTING, DeploymentState.CANCELLED}),
+    # A scheduled deployment the lifecycle no longer allows when it comes due fails.
+    DeploymentState.QUEUED: frozenset(
+        {DeploymentState.EXECUTING, DeploymentState.CANCELLED, DeploymentState.FAILED}
+    ),
     DeploymentState.EXECUTING: frozenset(
         {
             DeploymentState.WAITING,

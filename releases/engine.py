@@ -23,9 +23,11 @@ The verbs, read top to bottom:
 4. ``deployments_sweep`` finds what should be moving and is not (a lost message, a worker
    killed mid-script, an agent gone silent, a run no agent claims) and repairs it.
 
-Where the coming transitions go: a scheduled start is a condition in ``start``; a quorum
-is counted in ``answer`` before the step moves; a timeout is the sweep calling ``answer``
-as the system.
+A scheduled deployment (``queue_at``) is a condition in ``start``: it starts when due, not
+during a freeze of its environment (unless a superuser deployed through freezes), and only
+if its lifecycle still allows it (otherwise it fails with the reason). A quorum is counted
+in ``answer`` before the step moves; a timeout is the sweep's ``time_out`` answering as the
+system.
 
 PostgreSQL holds the truth. Every change happens under the deployment's row lock inside a
 transaction that also writes its task-log lines, audit event and, for what people and
@@ -73,8 +75,10 @@ from releases.choices import (
 )
 from releases.models import (
     HOLDS_SLOT,
+    Approval,
     Deployment,
     DeploymentStep,
+    Freeze,
     Interruption,
     Release,
     ReleaseStep,
@@ -113,11 +117,16 @@ def queue(
     environment: Environment,
     actor: User | None,
     guided_failure: bool | None = None,
+    queue_at: datetime | None = None,
+    freeze_override_reason: str = "",
+    frozen_by: list[Freeze] | None = None,
     source_ip: str | None = None,
 ) -> Deployment:
     """A new queued deployment of the release's snapshot, with a step per release step
     (those that do not apply to the environment skipped, with the reason); a worker starts
-    it after commit. The caller has checked that ``actor`` may (None: the system)."""
+    it after commit, or once ``queue_at`` has come. The caller has checked that ``actor``
+    may (None: the system), and that a superuser gave ``freeze_override_reason`` to deploy
+    through freezes (``frozen_by``: those applying now)."""
     project = release.project
     deployment = Deployment.objects.create(
         release=release,
@@ -125,10 +134,16 @@ def queue(
         environment=environment,
         created_by=actor,
         guided_failure=project.guided_failure if guided_failure is None else guided_failure,
+        queue_at=queue_at,
+        freeze_override_reason=freeze_override_reason,
+        **({"queued_at": queue_at} if queue_at else {}),
     )
     by = actor.label if actor else "System (lifecycle automatic deployment)"
     decision = Decision(deployment)
-    decision.log(f"Queued by {by}: {project} {release.version} to {environment}.")
+    when = f", to start at {_iso(queue_at)}" if queue_at else ""
+    decision.log(f"Queued by {by}: {project} {release.version} to {environment}{when}.")
+    if freeze_override_reason:
+        _log_freeze_override(decision, actor, freeze_override_reason, frozen_by or [], source_ip)
     steps = []
     for release_step in release.steps.prefetch_related("environments", "excluded_environments").order_by(
         "position"
@@ -151,11 +166,35 @@ def queue(
     decision.audit(
         "deployment.created",
         actor=actor,
-        changes={"release": release.version, "guided_failure": deployment.guided_failure},
+        changes={
+            "release": release.version,
+            "guided_failure": deployment.guided_failure,
+            **({"queue_at": _iso(queue_at)} if queue_at else {}),
+        },
         source_ip=source_ip,
     )
     enqueue_advance(deployment.pk)
     return deployment
+
+
+def _log_freeze_override(
+    decision: Decision, actor: User | None, reason: str, frozen_by: list[Freeze], source_ip: str | None
+) -> None:
+    label = actor.label if actor else "System"
+    through = f" {_freeze_names(frozen_by)}" if frozen_by else " any freeze"
+    decision.log(
+        f"OVERRIDE: {label} (superuser) deploys through{through}. Reason: {reason}", level=LogLevel.WARNING
+    )
+    decision.audit(
+        "deployment.freeze_overridden",
+        actor=actor,
+        changes={"freezes": [f.name for f in frozen_by], "reason": reason},
+        source_ip=source_ip,
+    )
+
+
+def _freeze_names(freezes: list[Freeze]) -> str:
+    return ", ".join(f"the freeze {f.name} (until {_iso(f.end)})" for f in freezes)
 
 
 def _not_applicable(release_step: ReleaseStep, environment: Environment) -> str:
@@ -180,7 +219,9 @@ def deploy_automatic(release: Release, *, decision: Decision | None = None) -> l
     progress = selectors.release_progress(release)
     queued = []
     for environment in progression.automatic_targets(progress):
-        refusal = permissions.deploy_refusal(None, release, environment, progress)
+        refusal = permissions.deploy_refusal(
+            None, release, environment, progress
+        ) or permissions.freeze_refusal(project.pk, environment.pk, timezone.now())
         if refusal is None:
             queued.append(queue(release=release, environment=environment, actor=None))
         elif decision is not None:
@@ -316,8 +357,15 @@ def _run_condition_allows(condition: str, failed: bool) -> bool:
 
 
 def start(decision: Decision) -> bool:
-    """Queued → executing when the deployment is first in line and its slot is free."""
+    """Queued → executing when the deployment is first in line and its slot is free; a
+    scheduled one also waits until it is due and while a freeze applies."""
     deployment = decision.deployment
+    if (
+        deployment.queue_at is not None
+        and deployment.started_at is None
+        and not _scheduled_may_start(decision)
+    ):
+        return False
     # One lock per project serialises every slot decision for its environments.
     Project.objects.select_for_update().filter(pk=deployment.project_id).values_list("pk").first()
     ahead = Q(state=DeploymentState.QUEUED) & (
@@ -333,6 +381,38 @@ def start(decision: Decision) -> bool:
             f"Deploying {deployment.release.project} {deployment.release.version} to {deployment.environment}."
         )
     return True
+
+
+def _scheduled_may_start(decision: Decision) -> bool:
+    """Whether a scheduled deployment may start now: it is due, no freeze it did not
+    override applies, and the lifecycle still allows it — otherwise it fails, with the
+    lifecycle's reason."""
+    deployment = decision.deployment
+    now = timezone.now()
+    if deployment.queue_at > now:
+        return False
+    if not deployment.freeze_override_reason and permissions.freeze_refusal(
+        deployment.project_id, deployment.environment_id, now
+    ):
+        return False
+    decision.related.attach(deployment)
+    release = deployment.release
+    refusal = permissions.deploy_refusal(
+        None, release, deployment.environment, selectors.release_progress(release)
+    )
+    if refusal is None:
+        return True
+    reason = f"Not started: {refusal.message}"
+    for step in deployment.steps.filter(state=StepState.PENDING):
+        set_step_state(step, StepState.SKIPPED, skip_reason=reason[:300], finished_at=now)
+    decision.transition(DeploymentState.FAILED, finished_at=now)
+    decision.log(reason, level=LogLevel.ERROR)
+    decision.audit(
+        "deployment.failed",
+        actor=None,
+        changes={"state": [DeploymentState.QUEUED, DeploymentState.FAILED], "reason": refusal.message},
+    )
+    return False
 
 
 def resume(decision: Decision, *, held_slot: bool) -> None:
@@ -378,6 +458,7 @@ def _raise_manual_intervention(decision: Decision, step: DeploymentStep) -> None
     now = timezone.now()
     set_step_state(step, StepState.WAITING, started_at=now)
     teams = list(release_step.responsible_teams.all())
+    minutes = release_step.timeout_minutes
     interruption = Interruption.objects.create(
         deployment=deployment,
         step=step,
@@ -387,6 +468,8 @@ def _raise_manual_intervention(decision: Decision, step: DeploymentStep) -> None
         blocks_deployments=release_step.block_deployments,
         prevent_self_approval=release_step.prevent_self_approval,
         remind_at=_next_reminder(release_step, now, sent=0),
+        required_approvals=release_step.required_approvals,
+        due_at=now + timedelta(minutes=minutes) if minutes else None,
     )
     if teams:
         # A new interruption has no teams yet: insert the links without reading them first.
@@ -394,10 +477,19 @@ def _raise_manual_intervention(decision: Decision, step: DeploymentStep) -> None
         link.objects.bulk_create(link(interruption=interruption, team=team) for team in teams)
     who = team_names(teams) or "a deployer"
     member = f"a member of {who}" if teams else who
+    needed = release_step.required_approvals
+    until = (
+        f"{needed} members of {who} proceed or one aborts" if needed > 1 else f"{member} proceeds or aborts"
+    )
     decision.log(
         f"== Waiting: {step.title} ==",
         f'Manual intervention "{release_step.name}" is waiting for {who}.',
-        f"Deployment will pause until {member} proceeds or aborts, or the deployment is cancelled.",
+        f"Deployment will pause until {until}, or the deployment is cancelled.",
+        *(
+            [f"If no one answers within {minutes} minutes, the system will {release_step.on_timeout}."]
+            if minutes
+            else []
+        ),
         step=step,
     )
     decision.transition(DeploymentState.WAITING)
@@ -823,10 +915,10 @@ def check_open(interruption: Interruption) -> None:
     """Refuses (409) an interruption that was already answered, or closed by a cancel."""
     if interruption.pending:
         return
-    if interruption.submitted_by_id:
+    if interruption.submitted_at:
+        by = interruption.submitted_by.label if interruption.submitted_by_id else "the system (timeout)"
         raise Conflict(
-            f"{interruption.title} was already submitted by {interruption.submitted_by.label}"
-            f" at {_iso(interruption.submitted_at)}.",
+            f"{interruption.title} was already submitted by {by} at {_iso(interruption.submitted_at)}.",
             code="already_submitted",
         )
     raise Conflict(f"{interruption.title} is closed: the deployment was cancelled.", code="already_closed")
@@ -909,27 +1001,104 @@ def answer(
     notes: str = "",
     source_ip: str | None = None,
 ) -> None:
-    """The assignee answers an open interruption (``check_open``, ``check_answer``): its
-    step moves as ``ANSWER_STEP_STATES`` says, the deployment resumes, and a worker takes
-    it on after commit. Logged ("Submitted by: Sarah (DBA Team) at …") and audited."""
+    """A person answers an open interruption (``check_open``, ``check_answer``). A quorum's
+    answer is recorded (one per person); while it still lacks proceeds it is only logged
+    ("Approved by: … (2 of 3)") and audited. Otherwise the interruption closes: its step
+    moves as ``ANSWER_STEP_STATES`` says, the deployment resumes, and a worker takes it on
+    after commit. Logged ("Submitted by: Sarah (DBA Team) at …") and audited."""
     step = interruption.step
     who = _who(actor, interruption)
+    now = timezone.now()
+    # A single approver's answer is the interruption's own (submitted_by, result, notes);
+    # a quorum's are counted from rows of their own.
+    if interruption.is_quorum:
+        Approval.objects.create(interruption=interruption, user=actor, result=choice, notes=notes, at=now)
+        if choice == InterruptionResult.PROCEED:
+            given = interruption.approvals.filter(result=InterruptionResult.PROCEED).count()
+            if given < interruption.required_approvals:
+                decision = Decision(deployment)
+                decision.log(
+                    f"Approved by: {who} at {_iso(now)} ({given} of {interruption.required_approvals})",
+                    *([f"Notes: {notes}"] if notes else []),
+                    step=step,
+                )
+                decision.write()
+                decision.audit(
+                    "interruption.approved",
+                    actor=actor,
+                    changes={"result": choice, "notes": notes, "approvals": given},
+                    subject=interruption,
+                    source_ip=source_ip,
+                )
+                return
+    _close(
+        deployment,
+        interruption,
+        actor,
+        choice=choice,
+        notes=notes,
+        at=now,
+        lines=[
+            f"Submitted by: {who} at {_iso(now)}",
+            f"Result: {choice.capitalize()}",
+            *([f"Notes: {notes}"] if notes else []),
+        ],
+    )
+    Decision(deployment).audit(
+        "interruption.submitted",
+        actor=actor,
+        changes={"result": interruption.result, "guidance": interruption.guidance, "notes": notes},
+        subject=interruption,
+        source_ip=source_ip,
+    )
+
+
+def time_out(deployment: Deployment, interruption: Interruption) -> None:
+    """No one answered the manual intervention before its due time: the system answers
+    with the step's ``on_timeout``, recorded with no user, logged and audited."""
+    release_step = interruption.step.release_step
+    choice, minutes = release_step.on_timeout, release_step.timeout_minutes
+    now = timezone.now()
+    outcome = "proceeded" if choice == InterruptionResult.PROCEED else "aborted"
+    sentence = f"No one answered within {minutes} minutes: {outcome}."
+    Approval.objects.create(interruption=interruption, user=None, result=choice, notes=sentence, at=now)
+    _close(deployment, interruption, None, choice=choice, notes=sentence, at=now, lines=[sentence])
+    Decision(deployment).audit(
+        "interruption.timed_out",
+        actor=None,
+        changes={"result": choice, "timeout_minutes": minutes},
+        subject=interruption,
+    )
+
+
+def _close(
+    deployment: Deployment,
+    interruption: Interruption,
+    actor: User | None,
+    *,
+    choice: str,
+    notes: str,
+    at: datetime,
+    lines: list[str],
+) -> None:
+    """Closes the interruption with this answer: the step moves, the deployment resumes
+    and is advanced after commit."""
+    step = interruption.step
     decision = Decision(deployment)
     resume(decision, held_slot=interruption.blocks_deployments)
-    now = timezone.now()
     is_result = interruption.type == InterruptionType.MANUAL_INTERVENTION
     interruption.pending = False
     interruption.result = choice if is_result else ""
     interruption.guidance = "" if is_result else choice
     interruption.notes = notes
     interruption.submitted_by = actor
-    interruption.submitted_at = now
+    interruption.submitted_at = at
     interruption.save(
         update_fields=["pending", "result", "guidance", "notes", "submitted_by", "submitted_at"]
     )
 
     state = ANSWER_STEP_STATES[choice]
-    fields = {"finished_at": now} if state != StepState.PENDING else {}
+    fields = {"finished_at": at} if state != StepState.PENDING else {}
     if state == StepState.SKIPPED:
         fields["skip_reason"] = "Failure ignored by choice."
     set_step_state(step, state, **fields)
@@ -937,20 +1106,8 @@ def answer(
     decision.log(line.format(title=step.title), step=step, level=level)
     if choice == InterruptionResult.PROCEED:
         decision.log(f"{step.name} completed", "Resuming after completion", step=step, level=LogLevel.VERBOSE)
-    decision.log(
-        f"Submitted by: {who} at {_iso(now)}",
-        f"Result: {choice.capitalize()}",
-        *([f"Notes: {notes}"] if notes else []),
-        step=step,
-    )
+    decision.log(*lines, step=step)
     decision.write()
-    decision.audit(
-        "interruption.submitted",
-        actor=actor,
-        changes={"result": interruption.result, "guidance": interruption.guidance, "notes": notes},
-        subject=interruption,
-        source_ip=source_ip,
-    )
     enqueue_advance(deployment.pk)
     outbox.record(EventKind.INTERRUPTION_ANSWERED, deployment, interruption=interruption, actor=actor)
 
@@ -1013,6 +1170,9 @@ def deployments_sweep() -> dict[str, int]:
       not running a script whose heartbeat is fresh, is advanced again (its message was
       lost, or the broker restarted).
     - A step that has waited past its reminder time is reminded (``interruptions_remind``).
+    - Manual interventions past their due time are answered by the system (``time_out``).
+    - Scheduled deployments that are due are advanced, so they start within a sweep
+      interval (``start`` decides whether a freeze or the slot holds them back).
     """
     stale = timezone.now() - timedelta(seconds=settings.RELMAN_STUCK_AFTER_SECONDS)
     lost = 0
@@ -1041,6 +1201,8 @@ def deployments_sweep() -> dict[str, int]:
         "readvanced": readvanced,
         "agent_lost": runs_sweep_lost(),
         "target_offline": runs_sweep_unclaimed(),
+        "timed_out": interruptions_time_out(),
+        "scheduled_due": deployments_start_due(),
     }
 
 
@@ -1069,6 +1231,41 @@ def _remind(interruption_id: int, deployment_id: int) -> int:
     interruption.save(update_fields=["reminders_sent", "remind_at"])
     outbox.record(EventKind.INTERRUPTION_REMINDER, deployment, interruption=interruption)
     return 1
+
+
+def interruptions_time_out() -> int:
+    """Answers, as the system, every open manual intervention past its due time."""
+    now = timezone.now()
+    answered = 0
+    for interruption_id, deployment_id in Interruption.objects.filter(
+        pending=True, due_at__lte=now
+    ).values_list("pk", "deployment_id"):
+        answered += _time_out_one(interruption_id, deployment_id, now)
+    return answered
+
+
+@transaction.atomic
+def _time_out_one(interruption_id: int, deployment_id: int, now: datetime) -> int:
+    deployment = lock(deployment_id)
+    interruption = lock_interruption(interruption_id)
+    if not interruption.pending or interruption.due_at is None or interruption.due_at > now:
+        return 0  # answered (or cancelled) meanwhile
+    interruption.step = DeploymentStep.objects.select_related("release_step").get(pk=interruption.step_id)
+    time_out(deployment, interruption)
+    return 1
+
+
+def deployments_start_due() -> int:
+    """Asks a worker to start every scheduled deployment that is due and not started."""
+    due = list(
+        Deployment.objects.filter(
+            state=DeploymentState.QUEUED, queue_at__lte=timezone.now(), started_at__isnull=True
+        ).values_list("pk", flat=True)
+    )
+    with transaction.atomic():
+        for deployment_id in due:
+            enqueue_advance(deployment_id)
+    return len(due)
 
 
 @transaction.atomic

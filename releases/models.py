@@ -1,3 +1,5 @@
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
@@ -168,6 +170,11 @@ class Deployment(models.Model):
     # be moving, have not changed for longer than RELMAN_STUCK_AFTER_SECONDS and are not
     # running a script (whose step has a heartbeat of its own).
     updated_at = models.DateTimeField(default=timezone.now)
+    # A scheduled deployment stays queued until then (its queued_at is the same moment, so
+    # it takes its place in the slot's line when it comes due); null: start now.
+    queue_at = models.DateTimeField(null=True, blank=True)
+    # Why a superuser deployed through a freeze; a scheduled one then does not wait for it.
+    freeze_override_reason = models.TextField(blank=True)
 
     objects = DeploymentQuerySet.as_manager()
 
@@ -303,6 +310,10 @@ class Interruption(models.Model):
     # When the sweep next reminds the people who may take it (empty: no reminder due).
     remind_at = models.DateTimeField(null=True, blank=True)
     reminders_sent = models.PositiveIntegerField(default=0)
+    # Distinct proceeds that complete a manual intervention (1: the assignee's answer).
+    required_approvals = models.PositiveIntegerField(default=1)
+    # When the system answers for the people (the step's timeout); the sweep reads it.
+    due_at = models.DateTimeField(null=True, blank=True)
 
     objects = InterruptionQuerySet.as_manager()
 
@@ -321,10 +332,46 @@ class Interruption(models.Model):
                 condition=models.Q(remind_at__isnull=False),
                 name="interruption_remind_at",
             ),
+            models.Index(fields=["pending", "due_at"], name="interruption_pending_due"),
         ]
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def is_quorum(self) -> bool:
+        return self.required_approvals > 1
+
+    @property
+    def approvals_given(self) -> int:
+        """Proceeds so far, counted from the answers (prefetch them when listing)."""
+        return sum(1 for a in self.approvals.all() if a.result == InterruptionResult.PROCEED)
+
+
+class Approval(models.Model):
+    """One answer to a manual intervention: a person's (once each), or the system's on a
+    timeout (no user)."""
+
+    interruption = models.ForeignKey(Interruption, on_delete=models.CASCADE, related_name="approvals")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    result = models.CharField(max_length=16, choices=InterruptionResult.choices)
+    notes = models.TextField(blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["interruption", "user"], name="one_answer_per_person"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_result_display()} on {self.interruption}"
+
+    @property
+    def who(self) -> str:
+        return self.user.label if self.user_id else "System"
 
 
 class InterruptionResponsibleTeam(models.Model):
@@ -361,6 +408,47 @@ class TaskLogEntry(models.Model):
 
     def __str__(self) -> str:
         return self.message[:80]
+
+
+class FreezeQuerySet(models.QuerySet):
+    def applying(self, *, project_id: int, environment_id: int, at: datetime) -> "FreezeQuerySet":
+        """Freezes of the environment (and of the project, or of every project) at that
+        moment: the start is inside a freeze, the end is not."""
+        return self.filter(
+            models.Q(projects__isnull=True) | models.Q(projects=project_id),
+            environments=environment_id,
+            start__lte=at,
+            end__gt=at,
+        ).distinct()
+
+
+class Freeze(models.Model):
+    """A time when deployments to some environments (of some projects; none: all) are
+    refused, and scheduled ones wait."""
+
+    name = models.CharField(max_length=200)
+    reason = models.TextField(blank=True)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    environments = models.ManyToManyField("lifecycles.Environment", related_name="+")
+    projects = models.ManyToManyField(
+        "processes.Project", blank=True, related_name="+", help_text="None: every project."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    objects = FreezeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["start", "id"]
+        indexes = [models.Index(fields=["end", "start"], name="freeze_end_start")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("releases:freeze_list") + f"#freeze-{self.pk}"
 
 
 class DashboardPreference(models.Model):

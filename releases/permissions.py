@@ -3,9 +3,11 @@ why not. Pages and the API show these sentences; the services enforce the same o
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from lifecycles import progression
+from releases.models import Freeze
 from relman.exceptions import Conflict, DomainError, PermissionRefused
 from teams.models import team_names
 from teams.permissions import can_deploy, can_view_environment_of
@@ -36,6 +38,30 @@ def deploy_refusal(
         progress=progress, environment=environment, lifecycle=project.lifecycle, subject=release.subject
     )
     return Conflict(refusal, code="lifecycle") if refusal else None
+
+
+def freezes_applying(project_id: int, environment_id: int, at: datetime) -> list[Freeze]:
+    return list(
+        Freeze.objects.applying(project_id=project_id, environment_id=environment_id, at=at).order_by(
+            "end", "id"
+        )
+    )
+
+
+def freeze_refusal(project_id: int, environment_id: int, at: datetime) -> Conflict | None:
+    """Why deploying the project to the environment is refused at that moment because a
+    freeze applies (409 ``frozen``, naming the freeze that ends last and its end), or None."""
+    freezes = freezes_applying(project_id, environment_id, at)
+    if not freezes:
+        return None
+    freeze = freezes[-1]
+    why = f" ({freeze.reason})" if freeze.reason else ""
+    return Conflict(
+        f"Deployments here are frozen by {freeze.name}{why} until"
+        f" {freeze.end.astimezone(UTC).strftime('%Y-%m-%d %H:%M')} UTC."
+        " A superuser may deploy through the freeze with a reason.",
+        code="frozen",
+    )
 
 
 def take_refusal(user: User, interruption: Interruption) -> str | None:

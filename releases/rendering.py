@@ -21,7 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 from lifecycles.models import Environment
 from processes.models import Project
 from releases.choices import STATE_BADGES, DeploymentState, StepState
-from releases.selectors import DashboardDeployment
+from releases.selectors import DashboardDeployment, Frozen
 from relman.templatetags.relman_tags import iso, relative
 
 DEPLOYMENT_STATE_LABELS = dict(DeploymentState.choices)
@@ -50,13 +50,19 @@ def state_colour(state: str) -> str:
 CHIP = (
     '<a class="chip chip--{colour}" href="{url}" title="{label}">{badge}'
     '<span class="chip__text"><span class="chip__version">{version}</span>'
-    '<span class="chip__meta"><time datetime="{stamp}" title="{stamp}">{ago}</time></span>'
+    '<span class="chip__meta">{meta}</span>'
     "</span></a>"
 )
-CHIP_CELL = '<td class="grid__cell">{chip}</td>'
+AGO = '<time datetime="{stamp}" title="{stamp}">{ago}</time>'
+# A scheduled deployment not started yet says when it will (in the site's time zone).
+STARTS = '<time datetime="{stamp}" title="{stamp}">starts {when}</time>'
+CHIP_CELL = '<td class="grid__cell{frozen}">{mark}{chip}</td>'
 EMPTY_CELL = (
-    '<td class="grid__cell"><span class="muted" title="Not deployed to {environment} yet">—</span></td>'
+    '<td class="grid__cell{frozen}">{mark}'
+    '<span class="muted" title="Not deployed to {environment} yet">—</span></td>'
 )
+# A cell a freeze applies to now: its sentence shows on hover and is read out.
+FROZEN_MARK = '<span class="frozen-mark" role="img" title="{why}" aria-label="{why}">❄</span>'
 NOT_IN_LIFECYCLE_CELL = '<td class="grid__cell grid__cell--na"><span class="visually-hidden">Not in {project}’s lifecycle</span></td>'
 
 
@@ -76,25 +82,34 @@ class Chips:
             self.badges[state] = mark_safe(html.strip())  # the template's own output
         return self.badges[state]
 
-    def chip(self, *, pk: int, state: str, version: str, created_at: datetime) -> str:
-        stamp = iso(created_at)
+    def chip(
+        self, *, pk: int, state: str, version: str, created_at: datetime, queue_at: datetime | None = None
+    ) -> str:
+        if state == DeploymentState.QUEUED and queue_at is not None and queue_at > self.now:
+            local = timezone.localtime(queue_at)
+            when = local.strftime(
+                "%H:%M" if local.date() == timezone.localtime(self.now).date() else "%Y-%m-%d %H:%M"
+            )
+            meta = STARTS.format(stamp=iso(queue_at), when=when)
+        else:
+            meta = AGO.format(stamp=iso(created_at), ago=relative(created_at, self.now))
         return CHIP.format(
             colour=state_colour(state),
             url=f"{self.url_prefix}{pk}/",
             label=escape(DEPLOYMENT_STATE_LABELS.get(state, state)),
             badge=self.badge(state),
             version=escape(version),
-            stamp=stamp,
-            ago=relative(created_at, self.now),
+            meta=meta,
         )
 
 
 class DashboardCells(Chips):
     """Writes the dashboard's cells, a row at a time."""
 
-    def __init__(self, reached: dict[int, set[int]]):
+    def __init__(self, reached: dict[int, set[int]], frozen: Frozen):
         super().__init__()
         self.reached = reached
+        self.frozen = frozen
 
     def row(
         self, project: Project, environments: list[Environment], deployments: list[DashboardDeployment | None]
@@ -114,14 +129,22 @@ class DashboardCells(Chips):
         deployment: DashboardDeployment | None,
         applies: bool,
     ) -> str:
-        if deployment is None and applies:
-            return EMPTY_CELL.format(environment=escape(str(environment)))
-        if deployment is None:
+        if deployment is None and not applies:
             return NOT_IN_LIFECYCLE_CELL.format(project=escape(str(project)))
+        freezes = self.frozen.get(environment.pk, {})
+        why = freezes.get(None) or freezes.get(project.pk)
+        marks = (
+            {"frozen": " grid__cell--frozen", "mark": FROZEN_MARK.format(why=escape(why))}
+            if why
+            else {"frozen": "", "mark": ""}
+        )
+        if deployment is None:
+            return EMPTY_CELL.format(environment=escape(str(environment)), **marks)
         chip = self.chip(
             pk=deployment.pk,
             state=deployment.state,
             version=deployment.version,
             created_at=deployment.created_at,
+            queue_at=deployment.queue_at,
         )
-        return CHIP_CELL.format(chip=chip)
+        return CHIP_CELL.format(chip=chip, **marks)

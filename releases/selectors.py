@@ -4,26 +4,28 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NamedTuple
 
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet
 from django.urls import reverse
+from django.utils import timezone
 
 from lifecycles.models import Environment, PhaseEnvironment
 from lifecycles.progression import PhaseProgress, evaluate, lifecycle_phases
 from processes.models import Project
 from releases.choices import DeploymentState, RunState
-from releases.models import Deployment, Interruption, Release
-from releases.permissions import deploy_refusal
+from releases.models import Approval, Deployment, Freeze, Interruption, Release
+from releases.permissions import deploy_refusal, freezes_applying
 from teams.choices import Role
 from teams.models import User
 from teams.scoping import grants_for, scope_q, team_ids_of
 
 
 def interruption_list_actionable(user: User) -> QuerySet[Interruption]:
-    """Pending interruptions the user holds, or may take and nobody holds yet, oldest
-    first ("My tasks"). One query, whatever the number of teams and deployments."""
+    """Pending interruptions the user holds, or may take and nobody holds yet (a quorum:
+    that they have not answered yet), oldest first ("My tasks"). One query, whatever the
+    number of teams and deployments."""
     teams = Interruption.responsible_teams.through.objects.filter(interruption_id=OuterRef("pk"))
     in_my_team = Exists(teams.filter(team__members=user))
     deployer = scope_q(
@@ -34,10 +36,14 @@ def interruption_list_actionable(user: User) -> QuerySet[Interruption]:
     )
     without_team = ~Exists(teams) & (deployer if deployer is not None else Q())
     self_approval = Q(prevent_self_approval=True, deployment__created_by=user)
+    answered = Exists(Approval.objects.filter(interruption_id=OuterRef("pk"), user=user))
     return (
         Interruption.objects.visible_to(user)
         .filter(pending=True)
-        .filter(Q(assignee=user) | (Q(assignee__isnull=True) & (in_my_team | without_team) & ~self_approval))
+        .filter(
+            Q(assignee=user)
+            | (Q(assignee__isnull=True) & (in_my_team | without_team) & ~self_approval & ~answered)
+        )
         .select_related(
             "deployment__release",
             "deployment__project",
@@ -45,7 +51,7 @@ def interruption_list_actionable(user: User) -> QuerySet[Interruption]:
             "step__release_step",
             "assignee",
         )
-        .prefetch_related("responsible_teams")
+        .prefetch_related("responsible_teams", Prefetch("approvals", Approval.objects.select_related("user")))
         .order_by("created_at", "id")
     )
 
@@ -64,6 +70,7 @@ class DashboardDeployment(NamedTuple):
     environment_id: int
     state: str
     created_at: datetime
+    queue_at: datetime | None
     version: str
 
     def get_absolute_url(self) -> str:
@@ -324,6 +331,7 @@ def dashboard_version(
     projects: list[Project] | list[tuple],
     environments: list[Environment] | list[tuple],
     reached: dict[int, set[int]],
+    frozen: Frozen,
 ) -> str:
     """The version of a grid showing ``projects`` × ``environments`` (the objects, or rows
     of PROJECT_COLUMNS and ENVIRONMENT_COLUMNS): their names, groups and lifecycles, the
@@ -340,7 +348,63 @@ def dashboard_version(
         ),
         sorted(e if isinstance(e, tuple) else (e.pk, e.name, e.sort_order) for e in environments),
         sorted((pk, sorted(ids)) for pk, ids in reached.items()),
+        sorted((pk, sorted(by.items(), key=str)) for pk, by in frozen.items()),
     )
+
+
+def freezes_holding(deployment: Deployment) -> list[Freeze]:
+    """The freezes a scheduled deployment waits for once due (none if a superuser
+    deployed it through freezes)."""
+    if deployment.freeze_override_reason:
+        return []
+    moment = max(deployment.queue_at, timezone.now())
+    return freezes_applying(deployment.project_id, deployment.environment_id, moment)
+
+
+@dataclass
+class FreezeRow:
+    freeze: Freeze
+    # The projects it names that the user may see (none named: every project).
+    projects: list[Project]
+    applies_now: bool
+
+
+def freeze_list(user: User) -> list[FreezeRow]:
+    """Freezes not over yet, soonest first: those of every project, and those naming a
+    project the user may see (naming only those). Three queries."""
+    now = timezone.now()
+    visible = set(Project.objects.visible_to(user).values_list("pk", flat=True))
+    rows = []
+    for freeze in (
+        Freeze.objects.filter(end__gt=now)
+        .prefetch_related("environments", "projects")
+        .order_by("start", "id")
+    ):
+        named = list(freeze.projects.all())
+        shown = [p for p in named if p.pk in visible]
+        if named and not shown:
+            continue
+        rows.append(FreezeRow(freeze=freeze, projects=shown, applies_now=freeze.start <= now))
+    return rows
+
+
+# environment id → {project id, or None for every project: "Holidays until … UTC"}
+Frozen = dict[int, dict[int | None, str]]
+
+
+def frozen_now() -> Frozen:
+    """What the freezes applying now freeze, for the dashboard's marks. One query."""
+    frozen: Frozen = {}
+    rows = (
+        Freeze.objects.filter(start__lte=timezone.now(), end__gt=timezone.now())
+        .order_by("end")
+        .values_list("name", "end", "environments", "projects")
+    )
+    for name, end, environment_id, project_id in rows:
+        frozen.setdefault(environment_id, {})[project_id] = (
+            f"Frozen by {name} until {end.astimezone(UTC).strftime('%Y-%m-%d %H:%M')} UTC"
+        )
+    return frozen
 
 
 def dashboard_current_version(
@@ -351,7 +415,7 @@ def dashboard_current_version(
     environment_ids: list[int] | None = None,
 ) -> tuple[str, tuple]:
     """The version the grid ``dashboard`` would build now has, and the activity it is
-    made of (a caller that goes on to render reuses it, read before the grid). Five
+    made of (a caller that goes on to render reuses it, read before the grid). Six
     queries whatever the size of the data, none of them per cell."""
     activity = dashboard_activity(
         user, group_ids=group_ids, project_ids=project_ids, environment_ids=environment_ids
@@ -365,7 +429,12 @@ def dashboard_current_version(
     environment_rows = list(environments.order_by().values_list(*ENVIRONMENT_COLUMNS))
     reached = lifecycle_environment_ids({row[-1] for row in project_rows})
     version = dashboard_version(
-        user, activity=activity, projects=project_rows, environments=environment_rows, reached=reached
+        user,
+        activity=activity,
+        projects=project_rows,
+        environments=environment_rows,
+        reached=reached,
+        frozen=frozen_now(),
     )
     return version, activity
 
@@ -381,16 +450,22 @@ def deployment_version(user: User, deployment: Deployment) -> str:
         .annotate(**{state: Count("runs", filter=Q(runs__state=state)) for state in RunState.values})
         .values_list("pk", "state", "started_at", "finished_at", "exit_code", "skip_reason", *RunState.values)
     )
-    interruptions = deployment.interruptions.order_by("pk").values_list(
-        "pk",
-        "pending",
-        "assignee_id",
-        "taken_at",
-        "submitted_by_id",
-        "submitted_at",
-        "result",
-        "guidance",
-        "notes",
+    # The count of answers: a quorum's approval changes no column of its interruption.
+    interruptions = (
+        deployment.interruptions.order_by("pk")
+        .annotate(answers=Count("approvals"))
+        .values_list(
+            "pk",
+            "pending",
+            "assignee_id",
+            "taken_at",
+            "submitted_by_id",
+            "submitted_at",
+            "result",
+            "guidance",
+            "notes",
+            "answers",
+        )
     )
     ahead = None
     if deployment.state == DeploymentState.QUEUED:

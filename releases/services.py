@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.http import Http404
+from django.utils import timezone
 
 from lifecycles.models import Environment
 from processes.models import Project, Step
@@ -24,6 +26,7 @@ from releases.models import (
     DashboardPreference,
     Deployment,
     DeploymentStep,
+    Freeze,
     Interruption,
     Release,
     ReleaseStep,
@@ -31,17 +34,20 @@ from releases.models import (
 )
 from releases.runner import Outcome
 from relman.exceptions import Conflict, InvalidInput, PermissionRefused
+from relman.updates import apply_changes
 from relman.wake import Listener
 from targets import services as targets_services
 from targets.models import Target
 from teams.audit import audit_record
 from teams.choices import Role
 from teams.models import User
-from teams.permissions import can_deploy
+from teams.permissions import can_deploy, require_superuser
 from teams.scoping import has_role
 from variables import services as variables_services
 
 VERSION_MAX_LENGTH = 100
+# A deployment is scheduled at most this far ahead; later is a mistake, not a plan.
+MAX_SCHEDULE_AHEAD = timedelta(days=366)
 
 
 # --- releases ---------------------------------------------------------------------------
@@ -143,22 +149,56 @@ def deployment_create(
     environment: Environment,
     actor: User,
     guided_failure: bool | None = None,
+    queue_at: datetime | None = None,
+    override_freeze: bool = False,
+    reason: str = "",
     source_ip: str | None = None,
 ) -> Deployment:
-    """Queues a deployment of the release's snapshot to the environment.
+    """Queues a deployment of the release's snapshot to the environment, to start now or
+    at ``queue_at`` (a scheduled deployment, which waits while a freeze applies then).
 
     Refuses (``releases.permissions.deploy_refusal``): no deployer role for the project in
     that environment (403); a disabled project, or an environment the lifecycle does not
-    allow yet, naming the phase and environments still missing (409).
+    allow yet, naming the phase and environments still missing (409); ``queue_at`` in the
+    past or more than a year ahead (400); a freeze applying now (409 ``frozen``) unless a
+    superuser deploys through it (``override_freeze``) with a reason (403, 400).
     """
+    now = timezone.now()
+    if queue_at is not None:
+        if queue_at <= now:
+            raise InvalidInput("queue_at is in the past; choose a moment to come.", code="queue_at_past")
+        if queue_at > now + MAX_SCHEDULE_AHEAD:
+            raise InvalidInput(
+                "queue_at is more than a year ahead; schedule deployments within a year.",
+                code="queue_at_too_far",
+            )
     refusal = permissions.deploy_refusal(actor, release, environment, selectors.release_progress(release))
     if refusal:
         raise refusal
+    if override_freeze:
+        if not actor.is_superuser:
+            raise PermissionRefused("Only a superuser may deploy through a freeze.")
+        reason = reason.strip()
+        if not reason:
+            raise InvalidInput(
+                "Deploying through a freeze needs a reason, recorded in the task log and audit trail.",
+                code="reason_required",
+            )
+        _check_length("reasons", reason)
+    elif queue_at is None:
+        refusal = permissions.freeze_refusal(release.project_id, environment.pk, now)
+        if refusal:
+            raise refusal
     return engine.queue(
         release=release,
         environment=environment,
         actor=actor,
         guided_failure=guided_failure,
+        queue_at=queue_at,
+        freeze_override_reason=reason if override_freeze else "",
+        frozen_by=permissions.freezes_applying(release.project_id, environment.pk, queue_at or now)
+        if override_freeze
+        else None,
         source_ip=source_ip,
     )
 
@@ -221,6 +261,12 @@ def interruption_take(
         refusal = permissions.take_refusal(actor, interruption)
         if refusal:
             raise PermissionRefused(refusal)
+    if interruption.is_quorum:
+        raise Conflict(
+            f"{interruption.title} needs {interruption.required_approvals} approvals: each approver answers"
+            " it themselves, so there is nothing to take.",
+            code="quorum",
+        )
     previous = interruption.assignee
     if previous is not None and not (take_over or override):
         raise Conflict(
@@ -264,7 +310,9 @@ def interruption_submit(
     choice = engine.check_answer(interruption, result=result, guidance=guidance)
     interruption.deployment = deployment
     interruption.step = DeploymentStep.objects.select_related("release_step").get(pk=interruption.step_id)
-    if interruption.assignee_id is None:
+    if interruption.is_quorum:
+        _check_may_approve(interruption, actor)
+    elif interruption.assignee_id is None:
         refusal = permissions.take_refusal(actor, interruption)
         if refusal:
             raise PermissionRefused(refusal)
@@ -277,6 +325,130 @@ def interruption_submit(
         )
     engine.answer(deployment, interruption, actor, choice=choice, notes=notes, source_ip=source_ip)
     return interruption
+
+
+def _check_may_approve(interruption: Interruption, actor: User) -> None:
+    """A quorum is answered without a take: by each eligible person (the rule of taking,
+    prevent self-approval included), once."""
+    refusal = permissions.take_refusal(actor, interruption)
+    if refusal:
+        raise PermissionRefused(refusal)
+    earlier = interruption.approvals.filter(user=actor).first()
+    if earlier is not None:
+        raise Conflict(
+            f"You already answered {interruption.title} ({earlier.result}) at"
+            f" {earlier.at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}; each approver answers once.",
+            code="already_answered",
+        )
+
+
+# --- freezes -----------------------------------------------------------------------------
+
+
+def _freeze_summary(freeze: Freeze) -> dict:
+    return {
+        "name": freeze.name,
+        "reason": freeze.reason,
+        "start": freeze.start.isoformat(),
+        "end": freeze.end.isoformat(),
+        "environments": sorted(e.slug for e in freeze.environments.all()),
+        "projects": sorted(p.slug for p in freeze.projects.all()),
+    }
+
+
+def _check_freeze(freeze: Freeze, environments) -> None:
+    if not freeze.name.strip():
+        raise InvalidInput("A freeze needs a name.", code="name_required")
+    if freeze.end <= freeze.start:
+        raise InvalidInput(
+            "A freeze ends after it starts; this end is not after the start.", code="invalid_period"
+        )
+    if environments is not None and not list(environments):
+        raise InvalidInput("A freeze applies to at least one environment.", code="environments_required")
+    _check_length("reasons", freeze.reason)
+
+
+@transaction.atomic
+def freeze_create(
+    *,
+    name: str,
+    start: datetime,
+    end: datetime,
+    environments,
+    projects=(),
+    reason: str = "",
+    actor: User | None,
+    source_ip: str | None = None,
+) -> Freeze:
+    """Creates a freeze: from ``start`` (inclusive) to ``end`` (exclusive), deployments of
+    the projects (none: every project) to the environments are refused.
+
+    Refuses: an actor who is not a superuser (403); no name, an end not after the start, no
+    environment (400).
+    """
+    require_superuser(actor, "create freezes")
+    freeze = Freeze(name=name.strip(), reason=reason, start=start, end=end, created_by=actor)
+    _check_freeze(freeze, environments)
+    freeze.save()
+    freeze.environments.set(environments)
+    freeze.projects.set(projects)
+    audit_record(
+        actor=actor,
+        action="freeze.created",
+        subject=freeze,
+        changes=_freeze_summary(freeze),
+        source_ip=source_ip,
+    )
+    return freeze
+
+
+@transaction.atomic
+def freeze_update(
+    *,
+    freeze: Freeze,
+    name: str | None = None,
+    reason: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    environments=None,
+    projects=None,
+    actor: User | None,
+    source_ip: str | None = None,
+) -> Freeze:
+    """Changes what is given (None: unchanged). Refuses as ``freeze_create`` does."""
+    require_superuser(actor, "change freezes")
+    before = _freeze_summary(freeze)
+    apply_changes(
+        freeze,
+        {"name": name.strip() if name is not None else None, "reason": reason, "start": start, "end": end},
+    )
+    _check_freeze(freeze, environments)
+    freeze.save()
+    if environments is not None:
+        freeze.environments.set(environments)
+    if projects is not None:
+        freeze.projects.set(projects)
+    after = _freeze_summary(freeze)
+    changes = {key: [before[key], after[key]] for key in after if before[key] != after[key]}
+    if changes:
+        audit_record(
+            actor=actor, action="freeze.updated", subject=freeze, changes=changes, source_ip=source_ip
+        )
+    return freeze
+
+
+@transaction.atomic
+def freeze_delete(*, freeze: Freeze, actor: User | None, source_ip: str | None = None) -> None:
+    """Deletes a freeze: deployments it refused may go, scheduled ones it held start."""
+    require_superuser(actor, "delete freezes")
+    audit_record(
+        actor=actor,
+        action="freeze.deleted",
+        subject=freeze,
+        changes=_freeze_summary(freeze),
+        source_ip=source_ip,
+    )
+    freeze.delete()
 
 
 # --- preferences --------------------------------------------------------------------------

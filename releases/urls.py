@@ -1,7 +1,7 @@
 from django.urls import path
 
 from releases import views_evidence
-from releases.views import deployments, interruptions, preferences, projects, releases
+from releases.views import deployments, freezes, interruptions, preferences, projects, releases
 
 app_name = "releases"
 
@@ -19,4 +19,5 @@ urlpatterns = [
     path("interruptions/<int:pk>/take/", interruptions.interruption_take, name="interruption_take"),
     path("interruptions/<int:pk>/submit/", interruptions.interruption_submit, name="interruption_submit"),
     path("releases/<int:pk>/evidence/", views_evidence.release_evidence, name="release_evidence"),
+    path("freezes/", freezes.freeze_list, name="freeze_list"),
 ]

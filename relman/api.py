@@ -133,6 +133,15 @@ class IsSuperuserOrReadOnly(permissions.BasePermission):
         return bool(request.user and request.user.is_active and request.user.is_superuser)
 
 
+class IsSuperuser(permissions.BasePermission):
+    """Objects that name projects across every scope (freezes) are for superusers only."""
+
+    message = "Only superusers may read or change this."
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_active and request.user.is_superuser)
+
+
 class DocumentTooLarge(exceptions.APIException):
     status_code = status.HTTP_400_BAD_REQUEST
     default_code = "too_large"

@@ -235,6 +235,8 @@ SPECTACULAR_SETTINGS = {
         "DeploymentStateEnum": "releases.choices.DeploymentState",
         "StepStateEnum": "releases.choices.StepState",
         "RoleEnum": "teams.choices.Role",
+        # A manual step's answer and its timeout's answer are one set: proceed or abort.
+        "ProceedOrAbortEnum": "releases.choices.InterruptionResult",
     },
 }
 

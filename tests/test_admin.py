@@ -27,6 +27,7 @@ from releases.models import (
     ReleaseStep,
     TaskLogEntry,
 )
+from releases.services import freeze_create
 from relman.exceptions import Conflict
 from targets.services import target_create
 from teams.audit import audit_record
@@ -128,6 +129,14 @@ def _make_rows(suffix: str = "") -> Rows:
     )
     interruption.responsible_teams.add(team)
     TaskLogEntry.objects.create(deployment=deployment, message="Waiting for DBA Team.")
+    freeze_create(
+        name=f"Holidays{suffix}",
+        start=timezone.now(),
+        end=timezone.now() + timedelta(days=1),
+        environments=environments[1:],
+        projects=[project],
+        actor=None,
+    )
 
     api_key, _ = api_key_create(user=users[0], purpose="CI", actor=None)
     api_key_create(user=users[1], purpose="Nightly", expires_in=timedelta(days=1), actor=None)
@@ -462,6 +471,8 @@ def _step_row(step: Step | None, name: str, position: str, **extra) -> dict[str,
         "instructions": "",
         "script": "",
         "timeout_seconds": "600",
+        "required_approvals": "1",
+        "on_timeout": "abort",
         **extra,
     }
     if step is not None:
@@ -976,3 +987,24 @@ def test_a_library_set_saved_in_the_admin_keeps_a_secret_left_empty_and_never_sh
     assert host.value == "smtp.example.com" and host.roles == ["mail", "web"]
     event = AuditEvent.objects.get(action="library_set.updated")
     assert ADMIN_SECRET not in str(event.changes)
+
+
+def test_a_freeze_is_saved_through_its_service_and_a_backwards_one_refused(admin_client, rows):
+    from releases.models import Freeze
+
+    data = {
+        "name": "Year end",
+        "reason": "Books close",
+        "start_0": "2026-12-30",
+        "start_1": "00:00:00",
+        "end_0": "2026-12-29",
+        "end_1": "00:00:00",
+        "environments": [str(rows.environments[0].pk)],
+    }
+    refused = admin_client.post(_url(Freeze, "add"), data)
+    assert refused.status_code == 200 and "A freeze ends after it starts" in refused.content.decode()
+    response = admin_client.post(_url(Freeze, "add"), {**data, "end_0": "2027-01-02"})
+    assert response.status_code == 302
+    freeze = Freeze.objects.get(name="Year end")
+    assert list(freeze.environments.all()) == [rows.environments[0]]
+    assert AuditEvent.objects.filter(action="freeze.created", subject_id=str(freeze.pk)).exists()

@@ -113,6 +113,8 @@ def _edit_process_in_admin(root: User, project, steps: list[dict]) -> int:
                 f"{prefix}-responsible_teams": _ids(step.responsible_teams.all()),
                 f"{prefix}-script": step.script,
                 f"{prefix}-timeout_seconds": str(step.timeout_seconds),
+                f"{prefix}-required_approvals": str(step.required_approvals),
+                f"{prefix}-on_timeout": step.on_timeout,
             }
         )
         for flag in ("enabled", "block_deployments", "prevent_self_approval"):

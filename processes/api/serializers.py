@@ -3,7 +3,13 @@ from rest_framework import serializers
 
 from lifecycles.api.fields import EnvironmentSlugField, LifecycleIdField
 from processes.api.fields import ProjectGroupIdField
-from processes.choices import DEFAULT_SCRIPT_TIMEOUT_SECONDS, RunCondition, StepKind
+from processes.choices import (
+    DEFAULT_SCRIPT_TIMEOUT_SECONDS,
+    MAX_TIMEOUT_MINUTES,
+    OnTimeout,
+    RunCondition,
+    StepKind,
+)
 from processes.models import Project
 from processes.services import MAX_REMIND_MINUTES, MAX_TIMEOUT_SECONDS, StepSpec, process_step_errors
 from teams.api.fields import TeamIdField
@@ -79,6 +85,22 @@ class StepDocumentSerializer(serializers.Serializer):
         default=list,
         help_text="For script steps: run on every enabled target of the environment with one of these "
         "roles (none: on Relman's built-in runner).",
+    )
+    required_approvals = serializers.IntegerField(
+        default=1,
+        help_text="Manual steps: distinct people who must proceed; at most the responsible teams' members.",
+    )
+    timeout_minutes = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_TIMEOUT_MINUTES,
+        allow_null=True,
+        default=None,
+        help_text="Manual steps: the system answers after this long (null: wait for people).",
+    )
+    on_timeout = serializers.ChoiceField(
+        choices=OnTimeout.choices,
+        default=OnTimeout.ABORT,
+        help_text="The system's answer on timeout; proceed only with one required approval.",
     )
 
 

@@ -6,7 +6,16 @@ from lifecycles.api.fields import EnvironmentSlugField
 from processes.api.fields import ProjectSlugField
 from processes.choices import StepKind
 from releases.choices import Guidance, InterruptionResult
-from releases.models import Deployment, DeploymentStep, Interruption, Release, StepRun, TaskLogEntry
+from releases.models import (
+    Approval,
+    Deployment,
+    DeploymentStep,
+    Freeze,
+    Interruption,
+    Release,
+    StepRun,
+    TaskLogEntry,
+)
 from releases.permissions import can_take_interruption
 from releases.services import VERSION_MAX_LENGTH
 from targets.api.fields import TargetSlugField
@@ -97,8 +106,10 @@ class DeploymentSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "queue_at",
         ]
         read_only_fields = fields
+        extra_kwargs = {"queue_at": {"help_text": "When a scheduled deployment starts; null: at once."}}
 
 
 class StepRunSerializer(serializers.ModelSerializer):
@@ -145,6 +156,16 @@ class DeploymentCreateSerializer(serializers.Serializer):
         default=None,
         help_text="Ask a person when a script fails; the project's default when omitted.",
     )
+    queue_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="ISO 8601: start then (within a year), not at once; waits while a freeze applies.",
+    )
+    override_freeze = serializers.BooleanField(
+        default=False, help_text="Superusers only: deploy through a freeze; needs a reason."
+    )
+    reason = serializers.CharField(allow_blank=True, default="", max_length=2000)
 
 
 class LogEntrySerializer(serializers.ModelSerializer):
@@ -165,10 +186,23 @@ class LogSerializer(serializers.Serializer):
 # --- interruptions --------------------------------------------------------------------------
 
 
+class ApprovalSerializer(serializers.ModelSerializer):
+    user = UsernameField(
+        read_only=True, allow_null=True, help_text="Null when the system answered (timeout)."
+    )
+
+    class Meta:
+        model = Approval
+        fields = ["user", "result", "notes", "at"]
+        read_only_fields = fields
+
+
 class InterruptionSerializer(serializers.ModelSerializer):
     responsible_teams = TeamIdField(many=True, read_only=True)
     assignee = UsernameField(read_only=True, allow_null=True, help_text="Null while nobody holds it.")
-    can_take = serializers.SerializerMethodField(help_text="Whether you may take it (or take it over) now.")
+    can_take = serializers.SerializerMethodField(
+        help_text="Whether you may take it (or take it over) now; false for a quorum, which each approver submits."
+    )
     # Declared, not generated: a generated read-only field forgets that it may be blank.
     result = serializers.ChoiceField(
         choices=InterruptionResult.choices,
@@ -182,7 +216,15 @@ class InterruptionSerializer(serializers.ModelSerializer):
         allow_blank=True,
         help_text="A guided failure's answer; empty until submitted.",
     )
-    submitted_by = UsernameField(read_only=True, allow_null=True, help_text="Null until submitted.")
+    submitted_by = UsernameField(
+        read_only=True, allow_null=True, help_text="Null until submitted, and when the system answered."
+    )
+    approvals = ApprovalSerializer(
+        many=True,
+        read_only=True,
+        help_text="A quorum's answers, and the system's on a timeout, oldest first; a single"
+        " approver's answer is submitted_by, result and notes.",
+    )
 
     class Meta:
         model = Interruption
@@ -201,12 +243,24 @@ class InterruptionSerializer(serializers.ModelSerializer):
             "submitted_by",
             "submitted_at",
             "deployment",
+            "required_approvals",
+            "approvals",
+            "due_at",
         ]
         read_only_fields = fields
-        extra_kwargs = {"instructions": {"help_text": "Markdown, as written."}}
+        extra_kwargs = {
+            "instructions": {"help_text": "Markdown, as written."},
+            "required_approvals": {"help_text": "Distinct proceeds that complete a manual intervention."},
+            "due_at": {"help_text": "When the system answers if no one has; null: no timeout."},
+        }
 
     def get_can_take(self, interruption: Interruption) -> bool:
-        return interruption.pending and can_take_interruption(self.context["request"].user, interruption)
+        # A quorum is never taken: each approver submits (``approvals`` says who has).
+        return (
+            interruption.pending
+            and not interruption.is_quorum
+            and can_take_interruption(self.context["request"].user, interruption)
+        )
 
 
 class InterruptionTakeSerializer(serializers.Serializer):
@@ -233,3 +287,21 @@ class InterruptionSubmitSerializer(serializers.Serializer):
         help_text="For a guided failure.",
     )
     notes = notes_field()
+
+
+# --- freezes --------------------------------------------------------------------------------
+
+
+class FreezeSerializer(serializers.ModelSerializer):
+    environments = EnvironmentSlugField(many=True, help_text="Environment slugs; at least one.")
+    projects = ProjectSlugField(many=True, required=False, help_text="Project slugs; none: every project.")
+    reason = serializers.CharField(allow_blank=True, required=False, max_length=2000)
+
+    class Meta:
+        model = Freeze
+        fields = ["id", "name", "reason", "start", "end", "environments", "projects"]
+        read_only_fields = ["id"]
+        extra_kwargs = {
+            "start": {"help_text": "ISO 8601; deployments are refused from this moment."},
+            "end": {"help_text": "ISO 8601, after start; deployments may go again from this moment."},
+        }

@@ -7,6 +7,7 @@ router = SimpleRouter()
 router.register("releases", views.ReleaseViewSet, basename="release")
 router.register("deployments", views.DeploymentViewSet, basename="deployment")
 router.register("interruptions", views.InterruptionViewSet, basename="interruption")
+router.register("freezes", views.FreezeViewSet, basename="freeze")
 
 urlpatterns = [
     path(

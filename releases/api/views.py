@@ -12,6 +12,7 @@ from releases.api.serializers import (
     DeploymentCreateSerializer,
     DeploymentDetailSerializer,
     DeploymentSerializer,
+    FreezeSerializer,
     InterruptionSerializer,
     InterruptionSubmitSerializer,
     InterruptionTakeSerializer,
@@ -21,8 +22,17 @@ from releases.api.serializers import (
     ReleaseSerializer,
 )
 from releases.filters import MAX_ID, DeploymentFilter, InterruptionFilter, ReleaseFilter
-from releases.models import Deployment, DeploymentStep, Interruption, Release, StepRun, TaskLogEntry
-from relman.api import error_responses
+from releases.models import (
+    Approval,
+    Deployment,
+    DeploymentStep,
+    Freeze,
+    Interruption,
+    Release,
+    StepRun,
+    TaskLogEntry,
+)
+from relman.api import IsSuperuser, error_responses
 from relman.http import client_ip
 
 # A log read returns at most this many entries; read on with ?after=<last id>.
@@ -239,7 +249,9 @@ class InterruptionViewSet(viewsets.ReadOnlyModelViewSet):
         return (
             Interruption.objects.visible_to(self.request.user)
             .select_related("deployment__project", "deployment__environment", "assignee", "submitted_by")
-            .prefetch_related("responsible_teams")
+            .prefetch_related(
+                "responsible_teams", Prefetch("approvals", Approval.objects.select_related("user"))
+            )
             .order_by("created_at", "id")
         )
 
@@ -285,3 +297,52 @@ class InterruptionViewSet(viewsets.ReadOnlyModelViewSet):
 
     def _read(self, pk: int) -> dict:
         return self.get_serializer(self.get_queryset().get(pk=pk)).data
+
+
+# --- freezes --------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List freezes (superuser)", responses={200: FreezeSerializer(many=True)}),
+    retrieve=extend_schema(
+        summary="Get a freeze (superuser)", responses={200: FreezeSerializer, **error_responses(403, 404)}
+    ),
+    create=extend_schema(
+        summary="Create a freeze (superuser)", responses={201: FreezeSerializer, **error_responses(400, 403)}
+    ),
+    partial_update=extend_schema(
+        summary="Change a freeze (superuser)",
+        responses={200: FreezeSerializer, **error_responses(400, 403, 404)},
+    ),
+    destroy=extend_schema(
+        summary="Delete a freeze (superuser)", responses={204: None, **error_responses(403, 404)}
+    ),
+)
+class FreezeViewSet(viewsets.ModelViewSet):
+    """Times when deployments to some environments are refused (and scheduled ones wait)."""
+
+    queryset = Freeze.objects.prefetch_related("environments", "projects").order_by("start", "id")
+    serializer_class = FreezeSerializer
+    permission_classes = [IsSuperuser]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        freeze = services.freeze_create(
+            **serializer.validated_data, actor=request.user, source_ip=client_ip(request)
+        )
+        return Response(self.get_serializer(freeze).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, *args, **kwargs):
+        freeze = self.get_object()
+        serializer = self.get_serializer(freeze, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        freeze = services.freeze_update(
+            freeze=freeze, **serializer.validated_data, actor=request.user, source_ip=client_ip(request)
+        )
+        return Response(self.get_serializer(freeze).data)
+
+    def destroy(self, request, *args, **kwargs):
+        services.freeze_delete(freeze=self.get_object(), actor=request.user, source_ip=client_ip(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)

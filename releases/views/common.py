@@ -13,7 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from releases import selectors
 from releases.filters import MAX_ID
-from releases.models import Interruption
+from releases.models import Approval, Interruption
 from releases.permissions import self_approval_refusal, take_refusal
 from teams.models import User
 
@@ -74,11 +74,28 @@ class InterruptionPanel:
     can_take_over: bool
     can_override: bool
     refusal: str
+    # A quorum is answered by each eligible person without a take: whether the user may
+    # still, and their answer once given.
+    can_approve: bool = False
+    answered: Approval | None = None
 
 
 def interruption_panel(user: User, interruption: Interruption) -> InterruptionPanel:
-    """Reads nothing that is not already loaded but the user's teams and grants, which
-    are read once per request."""
+    """Reads nothing that is not already loaded (a quorum's answers are prefetched) but
+    the user's teams and grants, which are read once per request."""
+    if interruption.is_quorum:
+        refusal = take_refusal(user, interruption) or ""
+        mine = next((a for a in interruption.approvals.all() if a.user_id == user.pk), None)
+        return InterruptionPanel(
+            interruption=interruption,
+            is_assignee=False,
+            can_take=False,
+            can_take_over=False,
+            can_override=False,
+            refusal="" if mine else refusal,
+            can_approve=not refusal and mine is None,
+            answered=mine,
+        )
     held_by_me = interruption.assignee_id == user.pk
     held_by_other = interruption.assignee_id is not None and not held_by_me
     refusal = "" if held_by_me else take_refusal(user, interruption) or ""

@@ -51,7 +51,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     environments, groups = selectors.dashboard(user, **scope)
     projects = [row.project for group in groups for row in group.rows]
     reached = selectors.lifecycle_environment_ids({project.lifecycle_id for project in projects})
-    cells = DashboardCells(reached)
+    frozen = selectors.frozen_now()
+    cells = DashboardCells(reached, frozen)
     table = [
         (group.name, [(row.project, cells.row(row.project, environments, row.cells)) for row in group.rows])
         for group in groups
@@ -60,7 +61,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     live_url = dashboard_url(chosen)
     if activity is not None:
         version = selectors.dashboard_version(
-            user, activity=activity, projects=projects, environments=environments, reached=reached
+            user,
+            activity=activity,
+            projects=projects,
+            environments=environments,
+            reached=reached,
+            frozen=frozen,
         )
         live_url = with_version(live_url, version)
     context = {

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from releases import selectors, services
 from releases.choices import DeploymentState
-from releases.models import Deployment, DeploymentStep, Interruption, StepRun
+from releases.models import Approval, Deployment, DeploymentStep, Interruption, StepRun
 from releases.views.common import confirm_page, ids, interruption_panel, next_url, task_list_context
 from releases.views.live import SHOWN, live_unchanged
 from relman.exceptions import DomainError
@@ -49,7 +49,7 @@ def _deployment_context(request: HttpRequest, deployment: Deployment, version: s
     steps = list(deployment.steps.select_related("release_step").prefetch_related(runs).order_by("position"))
     interruptions = list(
         deployment.interruptions.select_related("assignee", "submitted_by")
-        .prefetch_related("responsible_teams")
+        .prefetch_related("responsible_teams", Prefetch("approvals", Approval.objects.select_related("user")))
         .order_by("id")
     )
     by_pk = {step.pk: step for step in steps}
@@ -62,6 +62,7 @@ def _deployment_context(request: HttpRequest, deployment: Deployment, version: s
         if interruption.pending:
             pending = interruption
     queued = deployment.state == DeploymentState.QUEUED
+    scheduled = queued and deployment.queue_at is not None
     return {
         "title": f"{deployment.project} {deployment.release.version} to {deployment.environment}",
         "deployment": deployment,
@@ -71,6 +72,9 @@ def _deployment_context(request: HttpRequest, deployment: Deployment, version: s
         "can_cancel": not deployment.is_finished
         and permissions.can_deploy(user, deployment.project, deployment.environment),
         "live_version": version,
+        "scheduled": scheduled,
+        # A due scheduled deployment that did not override freezes waits for these.
+        "frozen_by": selectors.freezes_holding(deployment) if scheduled else [],
     }
 
 

@@ -109,7 +109,7 @@ def interruption_submit(request: HttpRequest, pk: int) -> HttpResponse:
             back=interruption.deployment.get_absolute_url(),
         )
     try:
-        services.interruption_submit(
+        answered = services.interruption_submit(
             interruption=interruption,
             actor=request.user,
             result=result,
@@ -120,5 +120,12 @@ def interruption_submit(request: HttpRequest, pk: int) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, ANSWER_MESSAGES[answer].format(step=interruption.step.name))
+        if answered.pending:  # a quorum still short of approvals
+            given = answered.approvals.filter(result=answer).count()
+            message = (
+                f"Approved {interruption.step.name}: {given} of {answered.required_approvals} approvals."
+            )
+        else:
+            message = ANSWER_MESSAGES[answer].format(step=interruption.step.name)
+        messages.success(request, message)
     return after_action(request, interruption.deployment)

@@ -8,13 +8,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from lifecycles.models import Environment
 from lifecycles.progression import EnvironmentProgress
 from releases import selectors, services
+from releases.forms import DeployForm
 from releases.models import Deployment, Release
-from releases.permissions import deploy_refusal
+from releases.permissions import deploy_refusal, freeze_refusal
+from releases.templatetags.releases_tags import when
 from relman.exceptions import DomainError
 from relman.http import client_ip
 
@@ -81,18 +84,36 @@ def deployment_create(request: HttpRequest, pk: int) -> HttpResponse:
     slug = request.POST.get("environment") if request.method == "POST" else request.GET.get("environment")
     environment = get_object_or_404(Environment, slug=slug or "")
     if request.method == "POST":
+        form = DeployForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, " ".join(m for errors in form.errors.values() for m in errors))
+            return redirect(f"{request.path}?environment={environment.slug}")
+        options = form.cleaned_data
         try:
             deployment = services.deployment_create(
-                release=release, environment=environment, actor=request.user, source_ip=client_ip(request)
+                release=release,
+                environment=environment,
+                actor=request.user,
+                queue_at=options["queue_at"],
+                override_freeze=options["override_freeze"],
+                reason=options["reason"],
+                source_ip=client_ip(request),
             )
         except DomainError as exc:
             messages.error(request, str(exc))
-            return redirect(release)
-        messages.success(request, f"Deploying {release.project} {release.version} to {environment}.")
+            return redirect(f"{request.path}?environment={environment.slug}")
+        if deployment.queue_at:
+            messages.success(
+                request,
+                f"{release.project} {release.version} will be deployed to {environment} at {when(deployment.queue_at)}.",
+            )
+        else:
+            messages.success(request, f"Deploying {release.project} {release.version} to {environment}.")
         return redirect(deployment)
 
     progress = selectors.release_progress(release)
     refusal = deploy_refusal(request.user, release, environment, progress)
+    frozen = freeze_refusal(release.project_id, environment.pk, timezone.now())
     reached = any(e.reached for phase in progress for e in phase.environments if e.environment == environment)
     steps = release.steps.prefetch_related("responsible_teams", "environments", "excluded_environments")
     context = {
@@ -102,6 +123,8 @@ def deployment_create(request: HttpRequest, pk: int) -> HttpResponse:
         "environment": environment,
         "steps": steps.order_by("position"),
         "refusal": str(refusal or ""),
+        "frozen": str(frozen or ""),
         "redeploy": reached,
+        "site_time_zone": timezone.get_current_timezone_name(),
     }
     return render(request, "releases/deployment_confirm.html", context)

@@ -206,7 +206,23 @@
         element.textContent = current;
       }
     });
+    // A timeout's time left; the server answers when it runs out, and the region refreshes.
+    root.querySelectorAll("[data-counts-down-to]").forEach(function (element) {
+      var current = duration(-since(element, "data-counts-down-to").seconds);
+      if (current !== element.textContent) {
+        element.textContent = current;
+      }
+    });
   }
+
+  // "Deploy later" takes a local date and time: the server needs to know whose.
+  document.querySelectorAll("[data-browser-time-zone]").forEach(function (input) {
+    try {
+      input.value = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+    } catch (error) {
+      input.value = "";
+    }
+  });
 
   window.setInterval(function () {
     refreshDurations(document);

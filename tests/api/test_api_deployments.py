@@ -20,6 +20,7 @@ def test_detail_shape_exactly_as_specified(api, sarah, deployment, interruption)
         "created_at",
         "started_at",
         "finished_at",
+        "queue_at",
         "steps",
     }
     assert body["release"] == deployment.release_id

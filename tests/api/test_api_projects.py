@@ -139,6 +139,9 @@ def test_process_document_in_order(api, vera, octopus):
         "remind_after_minutes": None,
         "notify": [],
         "target_roles": [],
+        "required_approvals": 1,
+        "timeout_minutes": None,
+        "on_timeout": "abort",
     }
     assert steps[2]["responsible_teams"] == [ops.pk]
     assert steps[2]["block_deployments"] is False

@@ -162,6 +162,9 @@ def test_process_summary_is_the_document_with_slugs_and_team_names(octopus, edit
             "remind_after_minutes": 30,
             "notify": ["dba-oncall@example.com"],
             "target_roles": [],
+            "required_approvals": 1,
+            "timeout_minutes": None,
+            "on_timeout": "abort",
         },
         {
             "name": "Deploy",
@@ -179,6 +182,9 @@ def test_process_summary_is_the_document_with_slugs_and_team_names(octopus, edit
             "remind_after_minutes": None,
             "notify": [],
             "target_roles": [],
+            "required_approvals": 1,
+            "timeout_minutes": None,
+            "on_timeout": "abort",
         },
     ]
 

@@ -124,3 +124,54 @@ def test_submit_and_cancel_at_once_end_cancelled_without_a_database_error(octopu
         deployment.refresh_from_db()
         assert deployment.state == DeploymentState.CANCELLED
         assert not deployment.interruptions.filter(pending=True).exists()
+
+
+def _quorum(octopus, root, required: int) -> tuple[Interruption, list[User]]:
+    """A deployment waiting at "Backup the database", which needs ``required`` of DBA
+    Team's members: sarah and three more."""
+    team = octopus.users["sarah"].teams.get()
+    people = [octopus.users["sarah"]]
+    for name in ("dave", "erin", "fred"):
+        people.append(User.objects.create_user(name, display_name=name.capitalize()))
+        team.members.add(people[-1])
+    Step.objects.filter(project=octopus.project, position=1).update(required_approvals=required)
+    release = release_create(project=octopus.project, version="7.0.0", actor=root)
+    deployment = deployment_create(release=release, environment=octopus.environments[0], actor=root)
+    return Interruption.objects.get(deployment=deployment, pending=True), people
+
+
+def test_two_approvers_at_the_same_instant_are_both_counted_once(octopus, root):
+    waiting, (sarah, dave, *_) = _quorum(octopus, root, 3)
+    outcomes = race(
+        lambda: interruption_submit(interruption=waiting, actor=sarah, result="proceed"),
+        lambda: interruption_submit(interruption=waiting, actor=dave, result="proceed"),
+    )
+    assert all(isinstance(o, Interruption) for o in outcomes), outcomes
+    waiting.refresh_from_db()
+    assert waiting.pending
+    assert sorted(waiting.approvals.values_list("user__username", flat=True)) == ["dave", "sarah"]
+    counts = sorted(
+        line.rsplit("(", 1)[1]
+        for line in waiting.deployment.log_entries.filter(message__startswith="Approved by:").values_list(
+            "message", flat=True
+        )
+    )
+    assert counts == ["1 of 3)", "2 of 3)"]
+
+
+def test_the_last_approval_and_an_abort_at_once_give_exactly_one_outcome(octopus, root):
+    waiting, (sarah, dave, erin, _) = _quorum(octopus, root, 2)
+    interruption_submit(interruption=waiting, actor=sarah, result="proceed")
+    outcomes = race(
+        lambda: interruption_submit(interruption=waiting, actor=dave, result="proceed"),
+        lambda: interruption_submit(interruption=waiting, actor=erin, result="abort"),
+    )
+    winners = [o for o in outcomes if isinstance(o, Interruption)]
+    losers = [o for o in outcomes if isinstance(o, Conflict)]
+    assert len(winners) == 1 and [o.code for o in losers] == ["already_submitted"], outcomes
+    waiting.refresh_from_db()
+    step = waiting.step
+    assert not waiting.pending
+    expected = StepState.SUCCESS if waiting.result == "proceed" else StepState.ABORTED
+    assert step.state == expected
+    assert waiting.deployment.log_entries.filter(message__startswith="Submitted by:").count() == 1

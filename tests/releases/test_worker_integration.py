@@ -90,3 +90,27 @@ def test_cancel_stops_a_running_script(octopus, root, sarah, worker, wait_for, s
     )
     assert deployment.steps.get().state == "failed"
     assert not marker.exists()
+
+
+def test_the_beat_starts_a_scheduled_deployment_and_times_out_its_intervention(
+    octopus, root, worker, wait_for_state, wait_for
+):
+    """The worker's own beat does both: no test calls the sweep."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from processes.models import Step
+
+    Step.objects.filter(project=octopus.project, position=1).update(timeout_minutes=1)
+    release = release_create(project=octopus.project, version="6.0.0", actor=root)
+    queue_at = timezone.now() + timedelta(seconds=2)
+    deployment = deployment_create(
+        release=release, environment=octopus.environments[0], actor=root, queue_at=queue_at
+    )
+    wait_for_state(deployment, DeploymentState.WAITING)
+    assert deployment.started_at >= queue_at
+    # A minute is long for a test: the due time is moved, the beat does the rest.
+    Interruption.objects.filter(deployment=deployment, pending=True).update(due_at=timezone.now())
+    wait_for_state(deployment, DeploymentState.FAILED)
+    assert "No one answered within 1 minutes: aborted." in _messages(deployment)
