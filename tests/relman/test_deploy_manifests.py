@@ -21,6 +21,7 @@ MANIFESTS = ROOT / "deploy" / "kubernetes"
 # The oldest Kubernetes release the manifests are checked against.
 KUBERNETES_VERSION = "1.30"
 SECRET, CONFIG_MAP = "relman-secrets", "relman-settings"
+AGENT, AGENT_SECRET = "relman-agent", "relman-agent"
 
 
 def documents() -> list[tuple[str, dict]]:
@@ -76,19 +77,38 @@ def test_the_manifests_hold_every_process_and_its_configuration():
         ("Deployment", "relman-worker-steps"),
         ("Deployment", "relman-worker-system"),
         ("Deployment", "relman-beat"),
+        ("Secret", AGENT_SECRET),
+        ("Deployment", AGENT),
     }
 
 
 def test_every_container_reads_its_settings_from_the_secret_and_the_config_map():
     for name, workload in workloads().items():
+        if name == AGENT:
+            continue
         for container in containers(workload):
             sources = {(kind, ref["name"]) for source in container["envFrom"] for kind, ref in source.items()}
             assert sources == {("configMapRef", CONFIG_MAP), ("secretRef", SECRET)}, name
             assert "env" not in container, f"{name}: settings belong in the ConfigMap or the Secret"
 
 
+def test_the_agent_reads_its_own_token_and_none_of_the_servers_settings():
+    (container,) = containers(workloads()[AGENT])
+    assert container["envFrom"] == [{"secretRef": {"name": AGENT_SECRET}}]
+    assert "env" not in container
+    (secret,) = [
+        doc for _, doc in documents() if doc["kind"] == "Secret" and doc["metadata"]["name"] == AGENT_SECRET
+    ]
+    assert set(secret["stringData"]) == {"RELMAN_URL", "RELMAN_AGENT_TOKEN"}
+    assert container["command"][0] == "relman-agent"
+
+
 def test_the_secret_holds_only_marked_placeholders_and_every_key_is_documented():
-    by_kind = {doc["kind"]: doc for _, doc in documents() if doc["kind"] in ("Secret", "ConfigMap")}
+    by_kind = {
+        doc["kind"]: doc
+        for _, doc in documents()
+        if doc["kind"] in ("Secret", "ConfigMap") and doc["metadata"]["name"] in (SECRET, CONFIG_MAP)
+    }
     secret = by_kind["Secret"]["stringData"]
     assert {"RELMAN_SECRET_KEY", "RELMAN_DATABASE_URL", "RELMAN_BROKER_URL", "RELMAN_CACHE_URL"} <= set(
         secret
