@@ -15,7 +15,7 @@ from lifecycles.models import Environment
 from processes.models import Project
 from relman import crypto
 from relman.deletion import delete_or_refuse
-from relman.exceptions import InvalidInput, PermissionRefused
+from relman.exceptions import Conflict, InvalidInput, PermissionRefused
 from targets.models import Target
 from teams.audit import audit_record
 from teams.choices import Role
@@ -196,7 +196,7 @@ def _set_name(name: str, library_set: LibraryVariableSet | None = None) -> str:
     if library_set is not None:
         taken = taken.exclude(pk=library_set.pk)
     if taken.exists():
-        raise InvalidInput(f"There is already a library variable set named {name}.", code="duplicate_name")
+        raise Conflict(f"There is already a library variable set named {name}.", code="duplicate_name")
     return name
 
 

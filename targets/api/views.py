@@ -16,11 +16,11 @@ from targets.models import Target
     retrieve=extend_schema(summary="Get a target", responses={200: TargetSerializer, **error_responses(404)}),
     create=extend_schema(
         summary="Create a target (superuser); its agent token is in this answer only",
-        responses={201: TargetCreatedSerializer, **error_responses(400, 403)},
+        responses={201: TargetCreatedSerializer, **error_responses(400, 403, 409)},
     ),
     partial_update=extend_schema(
         summary="Change a target (superuser)",
-        responses={200: TargetSerializer, **error_responses(400, 403, 404)},
+        responses={200: TargetSerializer, **error_responses(400, 403, 404, 409)},
     ),
     destroy=extend_schema(
         summary="Delete a target that never ran a step (superuser)",

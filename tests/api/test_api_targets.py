@@ -83,6 +83,6 @@ def test_bad_roles_and_no_environment_are_400(api, root, octopus):
     response = client.post(
         URL, {"name": "x", "environments": ["manual-test"], "roles": ["a b"]}, format="json"
     )
-    assert response.status_code == 400 and "roles" in response.json()
+    assert response.status_code == 400 and "roles" in response.json()["errors"]
     response = client.post(URL, {"name": "x", "environments": []}, format="json")
     assert response.status_code == 400 and response.json()["code"] == "environments_required"

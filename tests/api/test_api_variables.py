@@ -108,6 +108,8 @@ def test_library_sets_superuser_only_included_once_and_not_deleted_while_include
     )
     assert created.status_code == 201, created.json()
     set_id = created.json()["id"]
+    again = api(root).post("/api/v1/library-variable-sets/", {"name": "Shared"}, format="json")
+    assert again.status_code == 409 and again.json()["code"] == "duplicate_name"
     assert created.json()["variables"][0]["value"] is None
     twice = api(edith).put(url, doc(library_sets=[set_id, set_id]), format="json")
     assert twice.status_code == 400

@@ -80,8 +80,8 @@ def test_generated_client_runs_the_checklist_story(client_package, live_server, 
         Error,
         InterruptionSubmitRequest,
         InterruptionTakeRequest,
+        ProceedOrAbortEnum,
         ReleaseCreateRequest,
-        ResultEnum,
     )
 
     def client_of(user) -> AuthenticatedClient:
@@ -116,7 +116,7 @@ def test_generated_client_runs_the_checklist_story(client_package, live_server, 
         submitted = interruptions_submit_create.sync(
             pending[0].id,
             client=people[username],
-            body=InterruptionSubmitRequest(result=ResultEnum.PROCEED, notes="Checked."),
+            body=InterruptionSubmitRequest(result=ProceedOrAbortEnum.PROCEED, notes="Checked."),
         )
         assert submitted.submitted_by == username
         answered.append(username)

@@ -59,11 +59,11 @@ def _document(project: Project) -> dict:
     ),
     create=extend_schema(
         summary="Create a library variable set (superuser)",
-        responses={201: LibrarySetSerializer, **error_responses(400, 403)},
+        responses={201: LibrarySetSerializer, **error_responses(400, 403, 409)},
     ),
     update=extend_schema(
         summary="Replace a library variable set (superuser)",
-        responses={200: LibrarySetSerializer, **error_responses(400, 403, 404)},
+        responses={200: LibrarySetSerializer, **error_responses(400, 403, 404, 409)},
     ),
     destroy=extend_schema(
         summary="Delete a library variable set no project includes (superuser)",
