@@ -18,4 +18,10 @@ DEFAULT_SCRIPT_TIMEOUT_SECONDS = 600
 # The automation ladder (SPEC §11): a manual step, a manual step with a helper script, a
 # script step that runs by itself.
 AUTOMATION_LEVEL_MANUAL = 1
+AUTOMATION_LEVEL_HELPER = 2
 AUTOMATION_LEVEL_SCRIPT = 3
+AUTOMATION_LEVELS = {
+    AUTOMATION_LEVEL_MANUAL: "Manual step",
+    AUTOMATION_LEVEL_HELPER: "Manual step with a helper script",
+    AUTOMATION_LEVEL_SCRIPT: "Script step, runs by itself",
+}

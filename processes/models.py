@@ -2,6 +2,7 @@ from django.db import models
 from django.urls import reverse
 
 from processes.choices import (
+    AUTOMATION_LEVEL_HELPER,
     AUTOMATION_LEVEL_MANUAL,
     AUTOMATION_LEVEL_SCRIPT,
     DEFAULT_PROJECT_GROUP,
@@ -99,9 +100,11 @@ class StepFields(models.Model):
 
     @property
     def automation_level(self) -> int:
-        """Where the step stands on the automation ladder (SPEC §11), derived from its kind:
-        3 a script step that runs by itself, 1 a manual step."""
-        return AUTOMATION_LEVEL_SCRIPT if self.kind == StepKind.SCRIPT else AUTOMATION_LEVEL_MANUAL
+        """Where the step stands on the automation ladder (SPEC §11), derived: 3 a script
+        step that runs by itself, 2 a manual step with a helper script, 1 a manual step."""
+        if self.kind == StepKind.SCRIPT:
+            return AUTOMATION_LEVEL_SCRIPT
+        return AUTOMATION_LEVEL_HELPER if self.script.strip() else AUTOMATION_LEVEL_MANUAL
 
 
 # The many-to-many fields of a step. Each goes through a link model that protects its

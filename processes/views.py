@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from lifecycles.progression import lifecycle_phases
+from processes.choices import AUTOMATION_LEVELS
 from processes.models import Project
 from teams import permissions
 
@@ -24,11 +25,21 @@ def process_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """The steps in order, with kind, responsible teams, environments and conditions, and
     the lifecycle a release of the project goes through."""
     project = _visible_project(request, slug)
-    steps = project.steps.prefetch_related("responsible_teams", "environments", "excluded_environments")
+    steps = list(
+        project.steps.prefetch_related("responsible_teams", "environments", "excluded_environments").order_by(
+            "position", "id"
+        )
+    )
+    numbered = list(enumerate(steps, start=1))
     context = {
         "title": f"{project.name} process",
         "project": project,
-        "steps": steps.order_by("position", "id"),
+        "steps": steps,
+        # Highest rung first, as a ladder is climbed.
+        "ladder": [
+            {"level": level, "label": label, "steps": [(n, s) for n, s in numbered if s.automation_level == level]}
+            for level, label in sorted(AUTOMATION_LEVELS.items(), reverse=True)
+        ],
         "phases": lifecycle_phases(project.lifecycle_id),
         "can_edit_process": permissions.can_edit_process(request.user, project),
     }

@@ -56,7 +56,7 @@ class StepDocumentSerializer(serializers.Serializer):
         default="",
         trim_whitespace=False,
         max_length=settings.RELMAN_SCRIPT_MAX_LENGTH,
-        help_text="Bash, for script steps.",
+        help_text="Bash: what a script step runs, or a manual step's helper script.",
     )
     timeout_seconds = serializers.IntegerField(
         min_value=1, max_value=MAX_TIMEOUT_SECONDS, default=DEFAULT_SCRIPT_TIMEOUT_SECONDS
@@ -73,6 +73,10 @@ class StepDocumentSerializer(serializers.Serializer):
         default=list,
         max_length=50,
         help_text="More addresses mailed when a manual step waits.",
+    )
+    automation_level = serializers.IntegerField(
+        read_only=True,
+        help_text="Derived: 1 a manual step, 2 a manual step with a helper script, 3 a script step.",
     )
 
 

@@ -138,6 +138,7 @@ def test_process_document_in_order(api, vera, octopus):
         "timeout_seconds": 600,
         "remind_after_minutes": None,
         "notify": [],
+        "automation_level": 1,
     }
     assert steps[2]["responsible_teams"] == [ops.pk]
     assert steps[2]["block_deployments"] is False
