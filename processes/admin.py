@@ -13,6 +13,7 @@ from processes.services import (
     project_group_delete,
     project_group_update,
     project_update,
+    step_spec,
 )
 from relman.admin import ServiceAdminMixin, autocomplete_multiple, fields_given, kept_forms, stored
 from relman.http import client_ip
@@ -59,25 +60,6 @@ def _step_spec(cleaned: dict, step: Step) -> StepSpec:
     )
 
 
-def _stored_spec(step: Step) -> StepSpec:
-    return StepSpec(
-        name=step.name,
-        kind=step.kind,
-        enabled=step.enabled,
-        environments=tuple(step.environments.all()),
-        excluded_environments=tuple(step.excluded_environments.all()),
-        run_condition=step.run_condition,
-        instructions=step.instructions,
-        responsible_teams=tuple(step.responsible_teams.all()),
-        block_deployments=step.block_deployments,
-        prevent_self_approval=step.prevent_self_approval,
-        script=step.script,
-        timeout_seconds=step.timeout_seconds,
-        remind_after_minutes=step.remind_after_minutes,
-        notify=tuple(step.notify),
-    )
-
-
 def _stored_steps(project: Project, *, without: Step | None = None) -> list[tuple[tuple, StepSpec]]:
     """The project's other steps as stored, each with the key the lists order it by."""
     steps = (
@@ -86,7 +68,7 @@ def _stored_steps(project: Project, *, without: Step | None = None) -> list[tupl
         .order_by("position", "id")
         .prefetch_related(*STEP_LINKS)
     )
-    return [((step.position, step.pk), _stored_spec(step)) for step in steps]
+    return [((step.position, step.pk), step_spec(step)) for step in steps]
 
 
 def _replace_process(request, project: Project, entries: list[tuple[tuple, StepSpec]]) -> list[Step]:

@@ -25,3 +25,11 @@ AUTOMATION_LEVELS = {
     AUTOMATION_LEVEL_HELPER: "Manual step with a helper script",
     AUTOMATION_LEVEL_SCRIPT: "Script step, runs by itself",
 }
+
+
+def automation_level(kind: str, script: str) -> int:
+    """Where a step stands on the ladder, derived: 3 a script step that runs by itself, 2 a
+    manual step with a helper script, 1 a manual step."""
+    if kind == StepKind.SCRIPT:
+        return AUTOMATION_LEVEL_SCRIPT
+    return AUTOMATION_LEVEL_HELPER if script.strip() else AUTOMATION_LEVEL_MANUAL

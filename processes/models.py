@@ -2,13 +2,11 @@ from django.db import models
 from django.urls import reverse
 
 from processes.choices import (
-    AUTOMATION_LEVEL_HELPER,
-    AUTOMATION_LEVEL_MANUAL,
-    AUTOMATION_LEVEL_SCRIPT,
     DEFAULT_PROJECT_GROUP,
     DEFAULT_SCRIPT_TIMEOUT_SECONDS,
     RunCondition,
     StepKind,
+    automation_level,
 )
 from teams.scoping import ScopedQuerySet
 
@@ -100,11 +98,8 @@ class StepFields(models.Model):
 
     @property
     def automation_level(self) -> int:
-        """Where the step stands on the automation ladder (SPEC §11), derived: 3 a script
-        step that runs by itself, 2 a manual step with a helper script, 1 a manual step."""
-        if self.kind == StepKind.SCRIPT:
-            return AUTOMATION_LEVEL_SCRIPT
-        return AUTOMATION_LEVEL_HELPER if self.script.strip() else AUTOMATION_LEVEL_MANUAL
+        """Where the step stands on the automation ladder (SPEC §11)."""
+        return automation_level(self.kind, self.script)
 
 
 # The many-to-many fields of a step. Each goes through a link model that protects its

@@ -37,7 +37,11 @@ def process_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "steps": steps,
         # Highest rung first, as a ladder is climbed.
         "ladder": [
-            {"level": level, "label": label, "steps": [(n, s) for n, s in numbered if s.automation_level == level]}
+            {
+                "level": level,
+                "label": label,
+                "steps": [(n, s) for n, s in numbered if s.automation_level == level],
+            }
             for level, label in sorted(AUTOMATION_LEVELS.items(), reverse=True)
         ],
         "phases": lifecycle_phases(project.lifecycle_id),

@@ -93,3 +93,29 @@ class ProcessSerializer(serializers.Serializer):
         if errors:
             raise serializers.ValidationError({str(index): fields for index, fields in errors.items()})
         return specs
+
+
+class ChecklistImportSerializer(serializers.Serializer):
+    markdown = serializers.CharField(
+        trim_whitespace=False,
+        max_length=settings.RELMAN_INSTRUCTIONS_MAX_LENGTH,
+        help_text="A Markdown table with a title and a who column, or a numbered or bulleted list.",
+    )
+    dry_run = serializers.BooleanField(default=False, help_text="Only show what the import would make.")
+    create_missing_teams = serializers.BooleanField(
+        default=False, help_text="Create the teams no name matched (superuser)."
+    )
+
+
+class ChecklistResultSerializer(serializers.Serializer):
+    steps = StepDocumentSerializer(many=True, help_text="The process document the checklist makes.")
+    unmatched = serializers.ListField(
+        child=serializers.CharField(), help_text="Team names that matched no team (their steps have none)."
+    )
+
+
+class AutomateStepSerializer(serializers.Serializer):
+    keep_check = serializers.BooleanField(
+        default=False,
+        help_text='Follow the script step with a manual "Check: <name>" step for the same teams.',
+    )
