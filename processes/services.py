@@ -428,7 +428,7 @@ def checklist_read(*, markdown: str) -> ChecklistImport:
     steps, unmatched = [], []
     for item in items:
         team = teams.get(item.team.lower()) or teams.get(f"{item.team} team".lower()) if item.team else None
-        if item.team and team is None and item.team not in unmatched:
+        if item.team and team is None and item.team.lower() not in {name.lower() for name in unmatched}:
             unmatched.append(item.team)
         steps.append(StepSpec(name=item.title, responsible_teams=(team,) if team else ()))
     return ChecklistImport(steps=steps, unmatched=unmatched)
