@@ -58,7 +58,9 @@ def test_the_seed_table_pasted_into_a_new_project_gives_eight_steps_for_three_te
         preview = client.post(url, {"markdown": SEED_TABLE, "dry_run": True}, format="json")
     assert preview.status_code == 200, preview.json()
     assert preview.json()["unmatched"] == []
-    assert [s["responsible_teams"] for s in preview.json()["steps"]] == [[dba.pk]] * 2 + [[ops.pk]] * 5 + [[test.pk]]
+    assert [s["responsible_teams"] for s in preview.json()["steps"]] == [[dba.pk]] * 2 + [[ops.pk]] * 5 + [
+        [test.pk]
+    ]
     assert not new_project.steps.exists()
 
     response = client.post(url, {"markdown": SEED_TABLE}, format="json")
@@ -116,7 +118,9 @@ def test_import_is_for_project_editors_in_scope(api, vera, oscar, octopus):
 # --- automate this step -----------------------------------------------------------------------
 
 
-def test_automate_with_keep_check_makes_a_script_step_and_a_check_for_future_releases(api, edith, root, octopus):
+def test_automate_with_keep_check_makes_a_script_step_and_a_check_for_future_releases(
+    api, edith, root, octopus
+):
     release = release_create(project=octopus.project, version="1.0.0", actor=root)
     give_helper_script(octopus)
     test_team = Team.objects.get(name="Test Team")

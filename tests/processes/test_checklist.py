@@ -33,7 +33,10 @@ def test_a_table_without_its_outer_pipes_or_a_step_column_still_reads():
 
 def test_a_table_without_a_team_column_gives_steps_for_anyone():
     text = "| # | Task |\n|---|---|\n| 1 | Backup the database |\n| 2 | Upgrade the database |\n"
-    assert parse_checklist(text) == [ChecklistItem("Backup the database"), ChecklistItem("Upgrade the database")]
+    assert parse_checklist(text) == [
+        ChecklistItem("Backup the database"),
+        ChecklistItem("Upgrade the database"),
+    ]
 
 
 def test_a_table_without_a_title_header_takes_its_first_column_of_words():
@@ -51,7 +54,9 @@ def test_a_numbered_list_with_teams_in_parentheses():
 
 
 def test_bulleted_and_task_lists_with_odd_spacing_among_prose():
-    text = "Release steps:\n\n  -   Backup   the\tdatabase   (  DBA )  \n* [ ] **Deploy** (Ops)\n+ [x] Check\n"
+    text = (
+        "Release steps:\n\n  -   Backup   the\tdatabase   (  DBA )  \n* [ ] **Deploy** (Ops)\n+ [x] Check\n"
+    )
     assert parse_checklist(text) == [
         ChecklistItem("Backup the database", "DBA"),
         ChecklistItem("Deploy", "Ops"),
@@ -64,9 +69,13 @@ def test_duplicate_titles_are_numbered_so_step_names_stay_unique():
     assert [item.title for item in items] == ["Deploy", "Check", "Deploy (2)", "Deploy (3)"]
 
 
-@pytest.mark.parametrize("text", ["", "   \n\n", "Just some prose about releasing.", "| Step |\n|---|\n| 1 |\n"])
+@pytest.mark.parametrize(
+    "text", ["", "   \n\n", "Just some prose about releasing.", "| Step |\n|---|\n| 1 |\n"]
+)
 def test_nothing_recognisable_is_refused_naming_the_formats(text):
-    with pytest.raises(ChecklistError, match=r"No steps found\. Paste a Markdown table .* numbered list .* bulleted"):
+    with pytest.raises(
+        ChecklistError, match=r"No steps found\. Paste a Markdown table .* numbered list .* bulleted"
+    ):
         parse_checklist(text)
 
 
