@@ -5,19 +5,13 @@ from playwright.sync_api import expect
 
 from processes.models import Step
 from processes.services import project_create
-from teams.choices import Role
-from teams.models import RoleGrant, Team, User
 from tests.processes.test_checklist import SEED_TABLE
 
 LAST_STEP = "Check the application loads as expected"
 
 
-def test_paste_the_seed_checklist_then_automate_a_step(open_as, octopus, root, screenshot):
+def test_paste_the_seed_checklist_then_automate_a_step(open_as, octopus, root, editor, screenshot):
     project = project_create(name="Pasted", lifecycle=octopus.project.lifecycle, actor=root)
-    editor = User.objects.create_user("edie", display_name="Edie")
-    team = Team.objects.create(name="Editors")
-    team.members.add(editor)
-    RoleGrant.objects.create(team=team, role=Role.PROJECT_EDITOR)
 
     page = open_as(editor)
     page.goto(f"/projects/{project.slug}/process/")

@@ -5,20 +5,9 @@ import pytest
 
 from processes.models import Step
 from processes.services import project_create
-from teams.choices import Role
-from teams.models import RoleGrant, Team, User
 from tests.processes.test_checklist import SEED_TABLE
 
 LAST_STEP = "Check the application loads as expected"
-
-
-@pytest.fixture
-def editor(octopus):
-    user = User.objects.create_user("edie", display_name="Edie")
-    team = Team.objects.create(name="Editors")
-    team.members.add(user)
-    RoleGrant.objects.create(team=team, role=Role.PROJECT_EDITOR)
-    return user
 
 
 @pytest.fixture
