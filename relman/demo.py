@@ -66,10 +66,12 @@ def healthz_helper_script() -> str:
     the application, at RELMAN_BASE_URL as seeding saw it (``make run`` serves there). In
     Python, as the slim image has no curl; an answer other than 2xx exits non-zero."""
     url = f"{settings.RELMAN_BASE_URL}/healthz"
+    # No final newline: the admin's form strips it, and saving the step unchanged there
+    # must not change it.
     return (
         "# Does the application answer? Paste the line below into Notes, then run the smoke tests.\n"
         "python3 -c 'import sys, urllib.request; answer = urllib.request.urlopen(sys.argv[1], timeout=10); "
-        f"print(sys.argv[1], answer.status, answer.read().decode())' {url}\n"
+        f"print(sys.argv[1], answer.status, answer.read().decode())' {url}"
     )
 
 
