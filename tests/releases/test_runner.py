@@ -65,6 +65,7 @@ def relman_process(code: str, var_dir: Path, prefix: Sequence[str] = (), **varia
         **{key: value for key, value in os.environ.items() if not key.startswith("RELMAN_")},
         "DJANGO_SETTINGS_MODULE": "relman.settings",
         "RELMAN_SECRET_KEY": "runner-test-secret-key-0123456789-abcdefghijklmnop",
+        "RELMAN_ENCRYPTION_KEY": "kN0b3q7wJ5c0o8rP2m3xQ9v1Y4t6u8i0a2s4d6f8g0h=",
         "RELMAN_VAR_DIR": str(var_dir),
         **variables,
     }
