@@ -32,7 +32,13 @@ STEP_FIELDSETS = (
             )
         },
     ),
-    ("Script", {"fields": ("script", "timeout_seconds")}),
+    (
+        "Script",
+        {
+            "fields": ("script", "timeout_seconds"),
+            "description": "On a manual step, the script is its helper script (rung 2 of the automation ladder).",
+        },
+    ),
 )
 STEP_LINKS = ("environments", "excluded_environments", "responsible_teams")
 PROJECT_FIELDS = ("name", "slug", "group", "lifecycle", "description", "disabled", "guided_failure")
