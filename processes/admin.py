@@ -13,6 +13,7 @@ from processes.services import (
     project_group_delete,
     project_group_update,
     project_update,
+    step_spec,
 )
 from relman.admin import ServiceAdminMixin, autocomplete_multiple, fields_given, kept_forms, stored
 from relman.http import client_ip
@@ -32,7 +33,13 @@ STEP_FIELDSETS = (
             )
         },
     ),
-    ("Script", {"fields": ("script", "timeout_seconds", "target_roles")}),
+    (
+        "Script",
+        {
+            "fields": ("script", "timeout_seconds", "target_roles"),
+            "description": "On a manual step, the script is its helper script (rung 2 of the automation ladder).",
+        },
+    ),
 )
 STEP_LINKS = ("environments", "excluded_environments", "responsible_teams")
 PROJECT_FIELDS = ("name", "slug", "group", "lifecycle", "description", "disabled", "guided_failure")
@@ -65,29 +72,6 @@ def _step_spec(cleaned: dict, step: Step) -> StepSpec:
     )
 
 
-def _stored_spec(step: Step) -> StepSpec:
-    return StepSpec(
-        name=step.name,
-        kind=step.kind,
-        enabled=step.enabled,
-        environments=tuple(step.environments.all()),
-        excluded_environments=tuple(step.excluded_environments.all()),
-        run_condition=step.run_condition,
-        instructions=step.instructions,
-        responsible_teams=tuple(step.responsible_teams.all()),
-        block_deployments=step.block_deployments,
-        prevent_self_approval=step.prevent_self_approval,
-        script=step.script,
-        timeout_seconds=step.timeout_seconds,
-        remind_after_minutes=step.remind_after_minutes,
-        notify=tuple(step.notify),
-        target_roles=tuple(step.target_roles),
-        required_approvals=step.required_approvals,
-        timeout_minutes=step.timeout_minutes,
-        on_timeout=step.on_timeout,
-    )
-
-
 def _stored_steps(project: Project, *, without: Step | None = None) -> list[tuple[tuple, StepSpec]]:
     """The project's other steps as stored, each with the key the lists order it by."""
     steps = (
@@ -96,7 +80,7 @@ def _stored_steps(project: Project, *, without: Step | None = None) -> list[tupl
         .order_by("position", "id")
         .prefetch_related(*STEP_LINKS)
     )
-    return [((step.position, step.pk), _stored_spec(step)) for step in steps]
+    return [((step.position, step.pk), step_spec(step)) for step in steps]
 
 
 def _replace_process(request, project: Project, entries: list[tuple[tuple, StepSpec]]) -> list[Step]:

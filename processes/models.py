@@ -2,13 +2,12 @@ from django.db import models
 from django.urls import reverse
 
 from processes.choices import (
-    AUTOMATION_LEVEL_MANUAL,
-    AUTOMATION_LEVEL_SCRIPT,
     DEFAULT_PROJECT_GROUP,
     DEFAULT_SCRIPT_TIMEOUT_SECONDS,
     OnTimeout,
     RunCondition,
     StepKind,
+    automation_level,
 )
 from teams.scoping import ScopedQuerySet
 
@@ -118,9 +117,8 @@ class StepFields(models.Model):
 
     @property
     def automation_level(self) -> int:
-        """Where the step stands on the automation ladder (SPEC §11), derived from its kind:
-        3 a script step that runs by itself, 1 a manual step."""
-        return AUTOMATION_LEVEL_SCRIPT if self.kind == StepKind.SCRIPT else AUTOMATION_LEVEL_MANUAL
+        """Where the step stands on the automation ladder (SPEC §11)."""
+        return automation_level(self.kind, self.script)
 
 
 # The many-to-many fields of a step. Each goes through a link model that protects its

@@ -8,7 +8,7 @@ Every change writes its audit event in the same transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -18,13 +18,17 @@ from django.db.models import Count
 from django.utils.text import slugify
 
 from lifecycles.models import Environment, Lifecycle
+from processes.checklist import ChecklistError, parse_checklist
 from processes.choices import (
+    AUTOMATION_LEVEL_HELPER,
+    AUTOMATION_LEVELS,
     DEFAULT_PROJECT_GROUP,
     DEFAULT_SCRIPT_TIMEOUT_SECONDS,
     MAX_TIMEOUT_MINUTES,
     OnTimeout,
     RunCondition,
     StepKind,
+    automation_level,
 )
 from processes.models import Project, ProjectGroup, Step
 from relman.deletion import delete_or_refuse
@@ -34,6 +38,7 @@ from relman.validation import check_name_and_slug_free, roles_errors
 from teams import permissions
 from teams.audit import audit_record
 from teams.models import Team, User
+from teams.services import team_create
 
 # A script may run for at most a day; anything longer is a mistake, not a deployment.
 MAX_TIMEOUT_SECONDS = 24 * 60 * 60
@@ -266,6 +271,10 @@ class StepSpec:
     timeout_minutes: int | None = None
     on_timeout: str = OnTimeout.ABORT
 
+    @property
+    def automation_level(self) -> int:
+        return automation_level(self.kind, self.script)
+
 
 def process_step_errors(steps: Sequence[StepSpec]) -> dict[int, dict[str, list[str]]]:
     """What is wrong with these steps, by step index and field (empty: nothing).
@@ -435,6 +444,176 @@ def process_replace(
             changes={"steps": [before, after]},
             source_ip=source_ip,
         )
+    return created
+
+
+def step_spec(step: Step) -> StepSpec:
+    """A stored step as the process document has it (its links prefetched, ideally)."""
+    return StepSpec(
+        name=step.name,
+        kind=step.kind,
+        enabled=step.enabled,
+        environments=tuple(step.environments.all()),
+        excluded_environments=tuple(step.excluded_environments.all()),
+        run_condition=step.run_condition,
+        instructions=step.instructions,
+        responsible_teams=tuple(step.responsible_teams.all()),
+        block_deployments=step.block_deployments,
+        prevent_self_approval=step.prevent_self_approval,
+        script=step.script,
+        timeout_seconds=step.timeout_seconds,
+        remind_after_minutes=step.remind_after_minutes,
+        notify=tuple(step.notify),
+        target_roles=tuple(step.target_roles),
+        required_approvals=step.required_approvals,
+        timeout_minutes=step.timeout_minutes,
+        on_timeout=step.on_timeout,
+    )
+
+
+# --- the automation ladder (SPEC §11) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChecklistImport:
+    """What a pasted checklist makes: manual steps, and the team names matching no team."""
+
+    steps: list[StepSpec]
+    unmatched: list[str]
+
+
+def checklist_read(*, markdown: str) -> ChecklistImport:
+    """The manual steps a checklist makes, each for the team its who column names: matched
+    by name ignoring case, with or without a trailing "Team" ("DBA" is the "DBA Team").
+    A name matching no team leaves its step open to every deployer and is listed unmatched.
+
+    Refuses (400): text with no recognisable steps (naming the formats understood), more
+    than 200 steps.
+    """
+    try:
+        items = parse_checklist(markdown)
+    except ChecklistError as error:
+        raise InvalidInput(str(error), code="invalid_checklist") from None
+    teams = {team.name.lower(): team for team in Team.objects.all()}
+    steps, unmatched = [], []
+    for item in items:
+        team = teams.get(item.team.lower()) or teams.get(f"{item.team} team".lower()) if item.team else None
+        if item.team and team is None and item.team.lower() not in {name.lower() for name in unmatched}:
+            unmatched.append(item.team)
+        steps.append(StepSpec(name=item.title, responsible_teams=(team,) if team else ()))
+    return ChecklistImport(steps=steps, unmatched=unmatched)
+
+
+@transaction.atomic
+def process_import_checklist(
+    *,
+    project: Project,
+    markdown: str,
+    create_missing_teams: bool = False,
+    actor: User | None,
+    source_ip: str | None = None,
+) -> ChecklistImport:
+    """Replaces the project's process with the checklist's steps in one audited change
+    (``process_replace``); with ``create_missing_teams`` the unmatched names become teams
+    first, without members or roles. Returns what was imported and what stayed unmatched.
+
+    Refuses: an actor without the project editor role on the project (403); creating teams
+    by an actor who is not a superuser (403, naming the teams); what ``checklist_read``
+    refuses (400).
+    """
+    if actor is not None and not permissions.can_edit_process(actor, project):
+        raise PermissionRefused(f"You need the project editor role on {project} to change its process.")
+    read = checklist_read(markdown=markdown)
+    if create_missing_teams and read.unmatched:
+        if actor is not None and not actor.is_superuser:
+            raise PermissionRefused(
+                f"Only superusers may create teams; ask one to create {', '.join(read.unmatched)}, "
+                "or import without creating them."
+            )
+        for name in read.unmatched:
+            team_create(
+                name=name, description="Made by a checklist import.", actor=actor, source_ip=source_ip
+            )
+        read = checklist_read(markdown=markdown)
+    process_replace(project=project, steps=read.steps, actor=actor, source_ip=source_ip)
+    return read
+
+
+@transaction.atomic
+def step_automate(
+    *, project: Project, position: int, keep_check: bool, actor: User | None, source_ip: str | None = None
+) -> list[Step]:
+    """Turns the manual step at ``position`` (from 1, in process order) into a script step
+    running its helper script, with the same name, script and environments; with
+    ``keep_check`` a manual step "Check: <name>" for the same teams follows it, saying what
+    to check. Releases already created keep their snapshot. Returns the new process.
+
+    Refuses: an actor without the project editor role on the project (403); a position
+    outside the process (400); a step not at rung 2 — a manual step without a helper
+    script, or a script step already (409, ``not_automatable``).
+    """
+    if actor is not None and not permissions.can_edit_process(actor, project):
+        raise PermissionRefused(f"You need the project editor role on {project} to change its process.")
+    # Two editors automating at once must not each replace the process they read.
+    Project.objects.select_for_update().get(pk=project.pk)
+    steps = list(
+        Step.objects.filter(project=project)
+        .order_by("position", "id")
+        .prefetch_related("environments", "excluded_environments", "responsible_teams")
+    )
+    if not 1 <= position <= len(steps):
+        raise InvalidInput(
+            f"{project} has no step {position}; its steps are 1 to {len(steps)}.", code="no_such_step"
+        )
+    step = steps[position - 1]
+    if step.automation_level != AUTOMATION_LEVEL_HELPER:
+        reason = (
+            "it has no helper script to automate; add one first"
+            if step.is_manual
+            else "it is a script step already"
+        )
+        raise Conflict(
+            f"Step {position}, {step.name}, is at rung {step.automation_level} "
+            f"({AUTOMATION_LEVELS[step.automation_level].lower()}): {reason}.",
+            code="not_automatable",
+        )
+    manual = step_spec(step)
+    specs = [step_spec(s) for s in steps]
+    specs[position - 1] = StepSpec(
+        name=manual.name,
+        kind=StepKind.SCRIPT,
+        enabled=manual.enabled,
+        environments=manual.environments,
+        excluded_environments=manual.excluded_environments,
+        run_condition=manual.run_condition,
+        script=manual.script,
+        timeout_seconds=manual.timeout_seconds,
+        target_roles=manual.target_roles,
+    )
+    if keep_check:
+        check = replace(
+            manual,
+            name=f"Check: {manual.name}"[:200],
+            run_condition=RunCondition.SUCCESS,
+            script="",
+            target_roles=(),
+            instructions=(
+                f"The script step **{manual.name}** now runs by itself. Check that it did what "
+                "this step used to do by hand: read its output in the task log above and "
+                "look at the result. Proceed when it worked; abort otherwise.\n\n"
+                + (f"What the step asked before:\n\n{manual.instructions}" if manual.instructions else "")
+            ).strip(),
+        )
+        specs.insert(position, check)
+    created = process_replace(project=project, steps=specs, actor=actor, source_ip=source_ip)
+    audit_record(
+        actor=actor,
+        action="process.step_automated",
+        subject=project,
+        project=project,
+        changes={"step": manual.name, "position": position, "keep_check": keep_check},
+        source_ip=source_ip,
+    )
     return created
 
 

@@ -8,6 +8,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -60,6 +61,20 @@ CHECKLIST_INSTRUCTIONS = {
         "Open the application, sign in, and run the smoke test suite. Paste the summary into **Notes**."
     ),
 }
+
+
+def healthz_helper_script() -> str:
+    """The last checklist step's helper script (rung 2): Relman's own /healthz stands in for
+    the application, at RELMAN_BASE_URL as seeding saw it (``make run`` serves there). In
+    Python, as the slim image has no curl; an answer other than 2xx exits non-zero."""
+    url = f"{settings.RELMAN_BASE_URL}/healthz"
+    # No final newline: the admin's form strips it, and saving the step unchanged there
+    # must not change it.
+    return (
+        "# Does the application answer? Paste the line below into Notes, then run the smoke tests.\n"
+        "python3 -c 'import sys, urllib.request; answer = urllib.request.urlopen(sys.argv[1], timeout=10); "
+        f"print(sys.argv[1], answer.status, answer.read().decode())' {url}"
+    )
 
 
 @dataclass
@@ -116,7 +131,8 @@ def _lifecycle(name: str, description: str, phases: list[tuple[str, list[tuple[E
 @transaction.atomic
 def octopus_demo(password: str | None = DEMO_PASSWORD) -> Demo:
     """Teams DBA/Ops/Test (sarah, olly, tina) with deployer on the Default Project Group;
-    Manual Test → Manual Live; the eight-step "Manual Deployment" checklist."""
+    Manual Test → Manual Live; the eight-step "Manual Deployment" checklist, its last step
+    with a helper script."""
     group = ProjectGroup.default()
     users = {
         "sarah": _user("sarah", "Sarah", password=password),
@@ -153,6 +169,7 @@ def octopus_demo(password: str | None = DEMO_PASSWORD) -> Demo:
                 kind=StepKind.MANUAL,
                 instructions=CHECKLIST_INSTRUCTIONS.get(name, ""),
                 block_deployments=position <= 2,
+                script=healthz_helper_script() if position == len(CHECKLIST) else "",
             )
             step.responsible_teams.add(teams[team_name])
     return Demo(users=users, project=project, environments=[test, live])
@@ -161,8 +178,9 @@ def octopus_demo(password: str | None = DEMO_PASSWORD) -> Demo:
 @transaction.atomic
 def goodhealth_demo(password: str | None = DEMO_PASSWORD) -> Demo:
     """Team Admin (admin-ops); Integration → Testing (automatic) → Production; the
-    "GoodHealth" pipeline with a manual "Migrate Data" step in Integration only, and a
-    sensitive ConnectionString per environment that its Deploy step uses."""
+    "GoodHealth" pipeline with a manual "Migrate Data" step (with a helper script) in
+    Integration only, and a sensitive ConnectionString per environment that its Deploy
+    step uses."""
     group = ProjectGroup.default()
     admin_ops = _user("admin-ops", "Admin Ops", password=password)
     admin_team = _team(
@@ -210,6 +228,11 @@ def goodhealth_demo(password: str | None = DEMO_PASSWORD) -> Demo:
                 "Migrate data from the legacy system with the migration tool before integration "
                 "testing. It is UI-based, so it cannot be automated yet.\n\n"
                 "Record the number of migrated records in **Notes**."
+            ),
+            # Rung 2: the tool stays manual, but counting what it moved is scripted.
+            script=(
+                'echo "Records migrated to $RELMAN_ENVIRONMENT for $RELMAN_PROJECT $RELMAN_RELEASE_VERSION:"\n'
+                'echo "legacy system: 1342, new platform: 1342"\n'
             ),
         )
         migrate.responsible_teams.add(admin_team)

@@ -4,6 +4,7 @@ Personas (on the Manual Deployment project):
 - sarah: member of DBA Team, the responsible team of the first two steps (deployer)
 - olly: member of Ops Team, another team (deployer)
 - vera: a viewer (team Auditors holds the viewer role on every project)
+- editor: Edie, project editor on every project (team Editors)
 - oscar: an outsider, in no team
 - root: a superuser in no team
 """
@@ -52,6 +53,16 @@ def vera(db):
     team = Team.objects.create(name="Auditors")
     team.members.add(user)
     RoleGrant.objects.create(team=team, role=Role.VIEWER)
+    return user
+
+
+@pytest.fixture
+def editor(db):
+    """Edie: project editor on every project (team Editors)."""
+    user = User.objects.create_user("edie", display_name="Edie")
+    team = Team.objects.create(name="Editors")
+    team.members.add(user)
+    RoleGrant.objects.create(team=team, role=Role.PROJECT_EDITOR)
     return user
 
 

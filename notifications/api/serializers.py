@@ -53,9 +53,16 @@ class WebhookUpdateSerializer(WebhookSerializer):
 
 
 class AttemptSerializer(serializers.ModelSerializer):
+    # Declared, not derived from the model: a positive integer column's range is the
+    # database's (int32 on PostgreSQL, int64 on SQLite), and the schema must not vary with it.
+    number = serializers.IntegerField(read_only=True, min_value=1)
+    duration_ms = serializers.IntegerField(read_only=True, min_value=0)
+    status_code = serializers.IntegerField(read_only=True, allow_null=True)
+
     class Meta:
         model = Attempt
         fields = ["number", "started_at", "duration_ms", "status_code", "error", "response", "succeeded"]
+        read_only_fields = fields
 
 
 class DeliverySerializer(serializers.ModelSerializer):

@@ -62,7 +62,7 @@ class StepDocumentSerializer(serializers.Serializer):
         default="",
         trim_whitespace=False,
         max_length=settings.RELMAN_SCRIPT_MAX_LENGTH,
-        help_text="Bash, for script steps.",
+        help_text="Bash: what a script step runs, or a manual step's helper script.",
     )
     timeout_seconds = serializers.IntegerField(
         min_value=1, max_value=MAX_TIMEOUT_SECONDS, default=DEFAULT_SCRIPT_TIMEOUT_SECONDS
@@ -102,6 +102,10 @@ class StepDocumentSerializer(serializers.Serializer):
         default=OnTimeout.ABORT,
         help_text="The system's answer on timeout; proceed only with one required approval.",
     )
+    automation_level = serializers.IntegerField(
+        read_only=True,
+        help_text="Derived: 1 a manual step, 2 a manual step with a helper script, 3 a script step.",
+    )
 
 
 class ProcessSerializer(serializers.Serializer):
@@ -117,3 +121,29 @@ class ProcessSerializer(serializers.Serializer):
         if errors:
             raise serializers.ValidationError({str(index): fields for index, fields in errors.items()})
         return specs
+
+
+class ChecklistImportSerializer(serializers.Serializer):
+    markdown = serializers.CharField(
+        trim_whitespace=False,
+        max_length=settings.RELMAN_INSTRUCTIONS_MAX_LENGTH,
+        help_text="A Markdown table with a title and a who column, or a numbered or bulleted list.",
+    )
+    dry_run = serializers.BooleanField(default=False, help_text="Only show what the import would make.")
+    create_missing_teams = serializers.BooleanField(
+        default=False, help_text="Create the teams no name matched (superuser)."
+    )
+
+
+class ChecklistResultSerializer(serializers.Serializer):
+    steps = StepDocumentSerializer(many=True, help_text="The process document the checklist makes.")
+    unmatched = serializers.ListField(
+        child=serializers.CharField(), help_text="Team names that matched no team (their steps have none)."
+    )
+
+
+class AutomateStepSerializer(serializers.Serializer):
+    keep_check = serializers.BooleanField(
+        default=False,
+        help_text='Follow the script step with a manual "Check: <name>" step for the same teams.',
+    )

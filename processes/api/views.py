@@ -6,7 +6,13 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from processes import services
-from processes.api.serializers import ProcessSerializer, ProjectSerializer
+from processes.api.serializers import (
+    AutomateStepSerializer,
+    ChecklistImportSerializer,
+    ChecklistResultSerializer,
+    ProcessSerializer,
+    ProjectSerializer,
+)
 from processes.models import Project, Step
 from relman.api import DocumentJSONParser, YAMLParser, YAMLRenderer, error_responses
 from relman.http import client_ip
@@ -94,12 +100,61 @@ class ProjectViewSet(
             )
         else:
             project = self.get_object()
-        steps = (
-            Step.objects.filter(project=project)
-            .order_by("position", "id")
-            .prefetch_related("environments", "excluded_environments", "responsible_teams")
+        return Response(ProcessSerializer({"steps": _process_steps(project)}).data)
+
+    @extend_schema(
+        summary="Turn a pasted checklist into the project's process (project editor)",
+        request=ChecklistImportSerializer,
+        responses={200: ChecklistResultSerializer, **error_responses(400, 403, 404)},
+    )
+    @action(detail=True, methods=["post"], url_path="process/import-checklist")
+    def import_checklist(self, request, slug=None):
+        """A Markdown table (``| Step | Title | Who |``) or a numbered or bulleted list
+        (``1. Backup the database (DBA)``) becomes manual steps, teams matched by name.
+        ``dry_run`` returns the process document it would make and the unmatched names;
+        otherwise the process is replaced in one audited change."""
+        project = self._editable_project()
+        serializer = ChecklistImportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if data["dry_run"]:
+            result = services.checklist_read(markdown=data["markdown"])
+            return Response(ChecklistResultSerializer(result).data)
+        result = services.process_import_checklist(
+            project=project,
+            markdown=data["markdown"],
+            create_missing_teams=data["create_missing_teams"],
+            actor=request.user,
+            source_ip=client_ip(request),
         )
-        return Response(ProcessSerializer({"steps": steps}).data)
+        return Response(
+            {
+                "steps": ProcessSerializer({"steps": _process_steps(project)}).data["steps"],
+                "unmatched": result.unmatched,
+            }
+        )
+
+    @extend_schema(
+        summary="Automate a step: its helper script becomes a script step (project editor)",
+        request=AutomateStepSerializer,
+        responses={200: ProcessSerializer, **error_responses(400, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"], url_path=r"process/steps/(?P<position>\d+)/automate")
+    def automate_step(self, request, slug=None, position=None):
+        """The manual step at ``position`` (from 1, in process order) with a helper script
+        becomes a script step running it; with ``keep_check`` a manual "Check: <name>" step
+        follows. Answers with the new process document; releases already made keep theirs."""
+        project = self._editable_project()
+        serializer = AutomateStepSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.step_automate(
+            project=project,
+            position=int(position),
+            keep_check=serializer.validated_data["keep_check"],
+            actor=request.user,
+            source_ip=client_ip(request),
+        )
+        return Response(ProcessSerializer({"steps": _process_steps(project)}).data)
 
     def finalize_response(self, request, response, *args, **kwargs):
         # A refusal is the error model in JSON, as the schema declares, even when the
@@ -113,3 +168,11 @@ class ProjectViewSet(
         if not permissions.can_edit_process(self.request.user, project):
             raise exceptions.PermissionDenied(f"You need the project editor role on {project} to change it.")
         return project
+
+
+def _process_steps(project: Project):
+    return (
+        Step.objects.filter(project=project)
+        .order_by("position", "id")
+        .prefetch_related("environments", "excluded_environments", "responsible_teams")
+    )

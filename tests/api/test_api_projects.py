@@ -142,6 +142,7 @@ def test_process_document_in_order(api, vera, octopus):
         "required_approvals": 1,
         "timeout_minutes": None,
         "on_timeout": "abort",
+        "automation_level": 1,
     }
     assert steps[2]["responsible_teams"] == [ops.pk]
     assert steps[2]["block_deployments"] is False

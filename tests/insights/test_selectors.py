@@ -147,7 +147,7 @@ def test_script_steps_are_level_three_count_failures_and_are_never_proposed(good
     insights = project_insights(root, goodhealth.project, days=DAYS, now=NOW)
 
     levels = {s.name: (s.automation_level, s.runs, s.failures, s.human_seconds) for s in insights.steps}
-    assert levels == {"Build check": (3, 1, 0, 0), "Migrate Data": (1, 1, 0, 900), "Deploy": (3, 1, 1, 120)}
+    assert levels == {"Build check": (3, 1, 0, 0), "Migrate Data": (2, 1, 0, 900), "Deploy": (3, 1, 1, 120)}
     assert [c.step for c in insights.automate_next] == ["Migrate Data"]
 
 

@@ -3,21 +3,10 @@ edited and deleted by project editors, a refusal shown next to its row."""
 
 import pytest
 
-from teams.choices import Role
-from teams.models import RoleGrant, Team, User
 from variables import selectors
 from variables.models import LibraryVariableSet, Variable
 
 SECRET = "tab-secret-value-42"
-
-
-@pytest.fixture
-def editor(octopus):
-    user = User.objects.create_user("edie", display_name="Edie")
-    team = Team.objects.create(name="Editors")
-    team.members.add(user)
-    RoleGrant.objects.create(team=team, role=Role.PROJECT_EDITOR)
-    return user
 
 
 @pytest.fixture
