@@ -45,7 +45,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from common import recreate_database  # bench/ is on sys.path when a script runs
+from common import BENCH_KEYS, recreate_database  # bench/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,8 +74,7 @@ def setup_django(args: argparse.Namespace) -> None:
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "relman.settings",
-            "RELMAN_SECRET_KEY": "benchmark-only-secret-key-0123456789-abcdefghijklmnop",
-            "RELMAN_ENCRYPTION_KEY": "YmVuY2htYXJrLW9ubHktZW5jcnlwdGlvbi1rZXktMDE=",
+            **BENCH_KEYS,
             "RELMAN_HTTPS": "0",
             "RELMAN_DATABASE_URL": args.database_url,
             "RELMAN_ALLOWED_HOSTS": "testserver",

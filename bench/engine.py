@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from unittest import mock
 
-from common import recreate_database  # bench/ is on sys.path when a script runs
+from common import BENCH_KEYS, recreate_database  # bench/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 # Every message this benchmark sends is a deployment advance, routed to the steps queue
@@ -62,8 +62,7 @@ def parse_args() -> argparse.Namespace:
 def setup_django(args: argparse.Namespace) -> dict[str, str]:
     env = {
         "DJANGO_SETTINGS_MODULE": "relman.settings",
-        "RELMAN_SECRET_KEY": "benchmark-only-secret-key-0123456789-abcdefghijklmnop",
-        "RELMAN_ENCRYPTION_KEY": "YmVuY2htYXJrLW9ubHktZW5jcnlwdGlvbi1rZXktMDE=",
+        **BENCH_KEYS,
         "RELMAN_HTTPS": "0",
         "RELMAN_DATABASE_URL": args.database_url,
         "RELMAN_BROKER_URL": args.broker_url,

@@ -108,8 +108,10 @@ def seed(args: argparse.Namespace) -> None:
             cursor.execute(
                 """
                 INSERT INTO releases_releasestep (release_id, name, position, kind, enabled, run_condition,
-                    instructions, block_deployments, prevent_self_approval, script, timeout_seconds)
-                SELECT r.id, s.name, s.position, s.kind, true, 'success', '', false, false, '', 600
+                    instructions, block_deployments, prevent_self_approval, script, timeout_seconds,
+                    notify, target_roles, required_approvals, on_timeout)
+                SELECT r.id, s.name, s.position, s.kind, true, 'success', '', false, false, '', 600,
+                    '[]', '[]', 1, 'abort'
                 FROM releases_release r JOIN processes_step s ON s.project_id = r.project_id
                 """
             )
@@ -117,10 +119,10 @@ def seed(args: argparse.Namespace) -> None:
             cursor.execute(
                 """
                 INSERT INTO releases_deployment (release_id, project_id, environment_id, state, guided_failure,
-                    created_at, queued_at, started_at, finished_at, updated_at)
+                    created_at, queued_at, started_at, finished_at, updated_at, freeze_override_reason)
                 SELECT x.release_id, x.project_id, (%s::int[])[1 + x.k %% 3],
                     CASE WHEN x.roll < 0.1 THEN 'failed' WHEN x.roll < 0.135 THEN 'cancelled' ELSE 'success' END,
-                    false, x.t, x.t, x.t, x.t + interval '3 hours', x.t + interval '3 hours'
+                    false, x.t, x.t, x.t, x.t + interval '3 hours', x.t + interval '3 hours', ''
                 FROM (
                     SELECT r.id AS release_id, r.project_id, k, random() AS roll,
                         r.created_at + k * interval '2 hours' + random() * interval '1 hour' AS t
@@ -145,9 +147,9 @@ def seed(args: argparse.Namespace) -> None:
                 """
                 INSERT INTO releases_interruption (deployment_id, step_id, type, title, instructions,
                     blocks_deployments, prevent_self_approval, created_at, pending, taken_at, result, guidance,
-                    notes, submitted_at)
+                    notes, submitted_at, reminders_sent, required_approvals)
                 SELECT x.deployment_id, x.id, 'manual_intervention', x.name, '', false, false, x.started_at,
-                    false, x.started_at + x.wait, 'proceed', '', '', x.started_at + x.wait + x.work
+                    false, x.started_at + x.wait, 'proceed', '', '', x.started_at + x.wait + x.work, 0, 1
                 FROM (
                     SELECT ds.deployment_id, ds.id, rs.name, ds.started_at,
                         random() * interval '90 minutes' AS wait, random() * interval '60 minutes' AS work
@@ -219,7 +221,7 @@ def main() -> None:
 
     rng = random.Random(args.seed)
     root, viewer = users()
-    print(f"{args.requests} requests each, after two warm-up requests; the machine was shared and loaded")
+    print(f"{args.requests} requests each, after two warm-up requests")
     for user in (root, viewer):
         client = Client()
         client.force_login(user)
