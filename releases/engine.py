@@ -1256,11 +1256,17 @@ def _time_out_one(interruption_id: int, deployment_id: int, now: datetime) -> in
 
 
 def deployments_start_due() -> int:
-    """Asks a worker to start every scheduled deployment that is due and not started."""
+    """Asks a worker to start every scheduled deployment that is due and not started. One
+    that a freeze holds (and that no superuser sent through freezes) is left for the sweep
+    after the freeze ends, rather than sent to be refused again at every sweep."""
+    now = timezone.now()
+    held = Freeze.objects.filter(environments=OuterRef("environment_id"), start__lte=now, end__gt=now).filter(
+        Q(projects__isnull=True) | Q(projects=OuterRef("project_id"))
+    )
     due = list(
-        Deployment.objects.filter(
-            state=DeploymentState.QUEUED, queue_at__lte=timezone.now(), started_at__isnull=True
-        ).values_list("pk", flat=True)
+        Deployment.objects.filter(state=DeploymentState.QUEUED, queue_at__lte=now, started_at__isnull=True)
+        .exclude(Q(freeze_override_reason="") & Exists(held))
+        .values_list("pk", flat=True)
     )
     with transaction.atomic():
         for deployment_id in due:

@@ -343,14 +343,16 @@ def test_a_scheduled_deployment_due_inside_a_freeze_waits_until_it_ends(
     deployment = deploy(release, octopus, root, engine, queue_at=T0 + timedelta(hours=2))
     clock.now = T0 + timedelta(hours=2)
     with engine():
-        deployments_sweep()
+        swept = deployments_sweep()
     deployment.refresh_from_db()
     assert deployment.state == DeploymentState.QUEUED
+    assert swept["scheduled_due"] == 0  # held by the freeze: not sent to be refused again
     clock.now = T0 + timedelta(days=1)
     with engine():
-        deployments_sweep()
+        swept = deployments_sweep()
     deployment.refresh_from_db()
     assert deployment.state == DeploymentState.WAITING
+    assert swept["scheduled_due"] == 1
 
 
 def test_a_freeze_ending_before_it_starts_is_refused(octopus, root, clock):
