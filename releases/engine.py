@@ -887,13 +887,13 @@ def _cancel_runs(deployment: Deployment, now: datetime) -> None:
 # built-in runner by a worker (``helper_execute``) — with the deployment's variables. The
 # runs are StepRuns of the waiting step; their lines go to the task log under it, and when
 # the last one ends (``_helper_finish_if_done``) their output is offered as the notes. The
-# person still proceeds or aborts: a helper script decides nothing. Answering the step or
-# cancelling the deployment stops it.
+# person still proceeds or aborts: a helper script decides nothing. The person stopping it
+# (``helper_stop``), answering the step or cancelling the deployment stops it.
 
 # Runs someone still wants: a script step's while its deployment executes, a helper
 # script's while its step waits for the person who ran it.
 WANTED_RUNS = Q(step__deployment__state=DeploymentState.EXECUTING) | Q(
-    step__state=StepState.WAITING, step__release_step__kind=StepKind.MANUAL
+    step__state=StepState.WAITING, step__release_step__kind=StepKind.MANUAL, stop_requested=False
 )
 # The task that runs a helper script on the built-in runner (releases.tasks binds to it).
 HELPER_TASK = "releases.tasks.helper_execute_task"
@@ -954,6 +954,7 @@ def helper_run(
         finished_at=None,
         heartbeat_at=None,
         output_lines=0,
+        stop_requested=False,
     )
     started = []
     for target in targets:
@@ -982,6 +983,35 @@ def helper_run(
         else:
             notify_on_commit(target_channel(target.pk))
     return started
+
+
+def helper_stop(
+    deployment: Deployment, interruption: Interruption, actor: User, *, source_ip: str | None = None
+) -> None:
+    """The person stops the step's running helper script: runs not started yet are
+    cancelled at once, running ones stop when their runner next hears they are no longer
+    wanted (``run_report``), and their output up to then is offered as the notes.
+
+    Refuses (409): nothing running.
+    """
+    step = interruption.step
+    unfinished = step.runs.filter(state__in=RUN_UNFINISHED, attempt=step.attempts)
+    if not unfinished.exists():
+        raise Conflict(f"The helper script of {step.title} is not running.", code="helper_not_running")
+    now = timezone.now()
+    unfinished.filter(state=RunState.RUNNING).update(stop_requested=True)
+    unfinished.filter(state=RunState.PENDING).update(state=RunState.CANCELLED, finished_at=now)
+    decision = Decision(deployment)
+    decision.log(f"Helper script stopped by {actor.label}.", step=step, level=LogLevel.WARNING)
+    _helper_finish_if_done(decision, step)
+    decision.write()
+    decision.audit(
+        "interruption.helper_script_stopped",
+        actor=actor,
+        changes={"attempt": step.attempts},
+        subject=interruption,
+        source_ip=source_ip,
+    )
 
 
 def helper_execute(run_id: int, attempt: int) -> bool:
@@ -1043,8 +1073,14 @@ def _helper_finish_if_done(decision: Decision, step: DeploymentStep) -> None:
     output = "\n".join(reversed(lines))[-settings.RELMAN_NOTES_MAX_LENGTH :]
     Interruption.objects.filter(pk=interruption.pk).update(helper_output=output)
     failed = [run.where for run in runs if run.state != RunState.SUCCESS]
+    if any(run.state == RunState.CANCELLED for run in runs):
+        summary = "== Helper script stopped =="
+    elif failed:
+        summary = f"== Helper script failed on {', '.join(failed)} =="
+    else:
+        summary = "== Helper script succeeded =="
     decision.log(
-        f"== Helper script failed on {', '.join(failed)} ==" if failed else "== Helper script succeeded ==",
+        summary,
         "Its output is offered as the notes; the person still proceeds or aborts.",
         step=step,
         level=LogLevel.WARNING if failed else LogLevel.INFO,

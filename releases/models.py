@@ -274,6 +274,8 @@ class StepRun(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     # Output lines the agent sent; past RELMAN_AGENT_OUTPUT_MAX_LINES they are counted only.
     output_lines = models.PositiveIntegerField(default=0)
+    # A helper script someone stopped: its runner hears it is no longer wanted.
+    stop_requested = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["step", "target__name"]

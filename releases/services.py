@@ -340,6 +340,26 @@ def interruption_run_helper(
     helper script already running, no matching target (409); a variable the script needs
     without a value (400).
     """
+    deployment, interruption = _locked_for_helper(interruption, actor)
+    return engine.helper_run(deployment, interruption, actor, source_ip=source_ip)
+
+
+@transaction.atomic
+def interruption_stop_helper(
+    *, interruption: Interruption, actor: User, source_ip: str | None = None
+) -> None:
+    """Stops the waiting step's running helper script (``engine.helper_stop``).
+
+    Refuses: as ``interruption_run_helper`` for who may (403) and which interruption
+    (409); a helper script that is not running (409).
+    """
+    deployment, interruption = _locked_for_helper(interruption, actor)
+    engine.helper_stop(deployment, interruption, actor, source_ip=source_ip)
+
+
+def _locked_for_helper(interruption: Interruption, actor: User) -> tuple[Deployment, Interruption]:
+    """The deployment and the open manual intervention, locked, once the actor may act on
+    its helper script: its assignee, or for a quorum anyone who may approve."""
     deployment = engine.lock(interruption.deployment_id)
     interruption = engine.lock_interruption(interruption.pk)
     engine.check_open(interruption)
@@ -363,7 +383,7 @@ def interruption_run_helper(
             f"{interruption.title} is assigned to {interruption.assignee.label}; only they may run its"
             " helper script. Take it over first."
         )
-    return engine.helper_run(deployment, interruption, actor, source_ip=source_ip)
+    return deployment, interruption
 
 
 def _check_may_approve(interruption: Interruption, actor: User) -> None:

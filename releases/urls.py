@@ -23,6 +23,11 @@ urlpatterns = [
         interruptions.interruption_run_helper,
         name="interruption_run_helper",
     ),
+    path(
+        "interruptions/<int:pk>/stop-helper-script/",
+        interruptions.interruption_stop_helper,
+        name="interruption_stop_helper",
+    ),
     path("releases/<int:pk>/evidence/", views_evidence.release_evidence, name="release_evidence"),
     path("freezes/", freezes.freeze_list, name="freeze_list"),
 ]

@@ -321,6 +321,22 @@ class InterruptionViewSet(viewsets.ReadOnlyModelViewSet):
         )
         return Response(self._read(interruption.pk), status=status.HTTP_202_ACCEPTED)
 
+    @extend_schema(
+        summary="Stop the step's running helper script (assignee)",
+        request=None,
+        filters=False,
+        responses={200: InterruptionSerializer, **error_responses(403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"], url_path="stop-helper-script", filterset_class=None)
+    def stop_helper_script(self, request, pk=None):
+        """Runs not started yet are cancelled at once; running ones stop when their runner
+        next reports. The output up to then is offered as ``helper_output``."""
+        interruption = self.get_object()
+        services.interruption_stop_helper(
+            interruption=interruption, actor=request.user, source_ip=client_ip(request)
+        )
+        return Response(self._read(interruption.pk))
+
     def _read(self, pk: int) -> dict:
         return self.get_serializer(self.get_queryset().get(pk=pk)).data
 

@@ -150,3 +150,19 @@ def interruption_run_helper(request: HttpRequest, pk: int) -> HttpResponse:
             f"The helper script of {interruption.step.name} is running on {where}; its output follows.",
         )
     return after_action(request, interruption.deployment)
+
+
+@login_required
+@require_POST
+def interruption_stop_helper(request: HttpRequest, pk: int) -> HttpResponse:
+    """Stop the waiting step's running helper script."""
+    interruption = _visible_interruption(request, pk)
+    try:
+        services.interruption_stop_helper(
+            interruption=interruption, actor=request.user, source_ip=client_ip(request)
+        )
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Stopping the helper script of {interruption.step.name}.")
+    return after_action(request, interruption.deployment)

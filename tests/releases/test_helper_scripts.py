@@ -20,6 +20,7 @@ from releases.services import (
     deployment_cancel,
     deployment_create,
     interruption_run_helper,
+    interruption_stop_helper,
     interruption_submit,
     interruption_take,
     release_create,
@@ -286,6 +287,42 @@ def test_answering_the_step_stops_its_helper_script(octopus, root, tina, manual_
     assert interruption.notes == "checked by hand" and interruption.helper_output == ""
 
 
+def test_the_person_stops_a_helper_script_and_may_run_it_again(
+    octopus, root, tina, manual_test, engine, web_targets
+):
+    interruption = _waiting_at_helper(octopus, root, manual_test, engine, script="sleep 600", roles=["web"])
+    interruption_take(interruption=interruption, actor=tina)
+    with pytest.raises(Conflict, match="is not running") as refusal:
+        interruption_stop_helper(interruption=interruption, actor=tina)
+    assert refusal.value.code == "helper_not_running"
+    with engine():
+        interruption_run_helper(interruption=interruption, actor=tina)
+    job = _claim(web_targets["web-a"])
+    with engine():
+        interruption_stop_helper(interruption=interruption, actor=tina)
+    assert StepRun.objects.get(target__name="web-b").state == RunState.CANCELLED
+    report = web_targets["web-a"].post(
+        f"/api/v1/agent/runs/{job['run']}/report/", {"attempt": job["attempt"], "lines": []}, format="json"
+    )
+    assert report.json() == {"stop": True}
+    interruption.refresh_from_db()
+    assert interruption.helper_output == ""  # web-a is still stopping
+    with engine():
+        web_targets["web-a"].post(
+            f"/api/v1/agent/runs/{job['run']}/finish/",
+            {"attempt": job["attempt"], "exit_code": -15, "cancelled": True},
+            format="json",
+        )
+    interruption.refresh_from_db()
+    assert "Helper script stopped by Tina." in interruption.helper_output
+    assert "[web-a] Stopped: it is no longer wanted." in interruption.helper_output
+    assert "== Helper script stopped ==" in _messages(interruption)
+    assert interruption.pending
+    with engine():
+        interruption_run_helper(interruption=interruption, actor=tina)
+    assert _claim(web_targets["web-a"])["attempt"] == 2
+
+
 def test_cancelling_the_deployment_stops_its_helper_script(octopus, root, tina, manual_test, engine):
     interruption = _waiting_at_helper(octopus, root, manual_test, engine, script="sleep 600")
     interruption_take(interruption=interruption, actor=tina)
@@ -389,6 +426,11 @@ def test_api_refuses_a_second_run_while_one_runs_with_409(octopus, root, tina, m
     assert client.post(url, format="json").status_code == 202  # no worker here: it stays pending
     second = client.post(url, format="json")
     assert second.status_code == 409 and second.json()["code"] == "helper_running"
+    stopped = client.post(f"/api/v1/interruptions/{interruption.pk}/stop-helper-script/", format="json")
+    assert stopped.status_code == 200 and stopped.json()["helper_runs"][0]["state"] == "cancelled"
+    assert "Helper script stopped by Tina." in stopped.json()["helper_output"]
+    again = client.post(f"/api/v1/interruptions/{interruption.pk}/stop-helper-script/", format="json")
+    assert again.status_code == 409 and again.json()["code"] == "helper_not_running"
 
 
 def test_the_deployment_page_offers_the_button_and_the_output_as_notes(
@@ -414,3 +456,17 @@ def test_the_deployment_page_offers_the_button_and_the_output_as_notes(
     client.force_login(sarah)  # not in the Test Team: sees the output, not the button
     html = client.get(page).content.decode()
     assert "answered 200" in html and "Use as notes" not in html and "Run helper script" not in html
+
+
+def test_while_it_runs_the_page_offers_stop_instead_of_run(octopus, root, tina, manual_test, engine, client):
+    interruption = _waiting_at_helper(octopus, root, manual_test, engine, script="sleep 600")
+    interruption_take(interruption=interruption, actor=tina)
+    client.force_login(tina)
+    client.post(f"/interruptions/{interruption.pk}/run-helper-script/")  # no worker: it stays pending
+    html = client.get(f"/deployments/{interruption.deployment_id}/").content.decode()
+    assert "Stop helper script" in html and "Run helper script" not in html
+    with engine():
+        client.post(f"/interruptions/{interruption.pk}/stop-helper-script/")
+    html = client.get(f"/deployments/{interruption.deployment_id}/").content.decode()
+    assert "Stopping the helper script of Check the site." in html
+    assert "Run helper script again" in html and "Helper script stopped by Tina." in html

@@ -121,10 +121,10 @@ def test_a_worker_runs_a_helper_script_streams_it_and_answering_stops_it(
 ):
     """Rung 2 on a real worker: the assignee's helper script runs on the built-in runner,
     its lines reach the task log while it runs, its output is offered as notes; a second
-    run is stopped by the answer."""
+    run is stopped by Stop, a third by the answer."""
     from processes.models import Step
     from releases.models import StepRun
-    from releases.services import interruption_run_helper
+    from releases.services import interruption_run_helper, interruption_stop_helper
     from teams.models import Team
 
     gate = script_dir / "go"
@@ -156,6 +156,12 @@ def test_a_worker_runs_a_helper_script_streams_it_and_answering_stops_it(
     gate.unlink()
     interruption_run_helper(interruption=interruption, actor=tina)
     wait_for(lambda: _messages(deployment).count("checking") == 2, what="the second run to start")
+    interruption_stop_helper(interruption=interruption, actor=tina)
+    wait_for(
+        lambda: "== Helper script stopped ==" in _messages(deployment), timeout=15, what="Stop to stop it"
+    )
+    interruption_run_helper(interruption=interruption, actor=tina)
+    wait_for(lambda: _messages(deployment).count("checking") == 3, what="the third run to start")
     interruption_submit(interruption=interruption, actor=tina, result="proceed", notes="site loads")
     wait_for(
         lambda: StepRun.objects.get().state == "cancelled", timeout=15, what="the answer to stop the script"
