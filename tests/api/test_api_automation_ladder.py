@@ -168,3 +168,95 @@ def test_automate_is_refused_with_the_reason(api, edith, vera, oscar, octopus):
     assert api(edith).post(automate(8), {"keep_check": "perhaps"}, format="json").status_code == 400
     assert api(vera).post(automate(8), {}, format="json").status_code == 403
     assert api(oscar).post(automate(8), {}, format="json").status_code == 404
+
+
+# --- the whole ladder, as a team would climb it -------------------------------------------------
+
+
+def _deploy(client, slug: str, version: str) -> dict:
+    release = client.post(f"/api/v1/projects/{slug}/releases/", {"version": version}, format="json")
+    assert release.status_code == 201, release.json()
+    deployment = client.post(
+        f"/api/v1/releases/{release.json()['id']}/deployments/", {"environment": "manual-test"}, format="json"
+    )
+    assert deployment.status_code == 201, deployment.json()
+    return deployment.json()
+
+
+def _pending(client, deployment: int) -> dict | None:
+    found = client.get("/api/v1/interruptions/", {"deployment": deployment, "pending": "true"}).json()
+    return found["results"][0] if found["results"] else None
+
+
+def test_a_pasted_checklist_is_deployed_then_its_last_step_climbs_to_rung_3(
+    api, edith, root, octopus, new_project, engine
+):
+    """Rung 1: the seed's checklist pasted and deployed, each team answering its steps.
+    Rung 2: a helper script for the last step, run by Tina, its output her notes.
+    Rung 3: the step automated with a check kept; the next release runs it by itself."""
+    editor, admin = api(edith), api(root)
+    people = {name: api(octopus.users[name]) for name in ("sarah", "olly", "tina")}
+    by_team = {"DBA Team": "sarah", "Ops Team": "olly", "Test Team": "tina"}
+    teams = {t.pk: t.name for t in Team.objects.all()}
+    slug = new_project.slug
+    url = f"/api/v1/projects/{slug}/process/"
+    assert editor.post(f"{url}import-checklist/", {"markdown": SEED_TABLE}, format="json").status_code == 200
+
+    def answer_all(deployment: int) -> list[str]:
+        answered = []
+        while (interruption := _pending(admin, deployment)) is not None:
+            person = people[by_team[teams[interruption["responsible_teams"][0]]]]
+            with engine():
+                response = person.post(
+                    f"/api/v1/interruptions/{interruption['id']}/submit/",
+                    {"result": "proceed", "notes": f"{interruption['title']}: done"},
+                    format="json",
+                )
+            assert response.status_code == 200, response.json()
+            answered.append(interruption["title"])
+        return answered
+
+    with engine():
+        first = _deploy(admin, slug, "1.0.0")
+    assert len(answer_all(first["id"])) == 8
+    assert admin.get(f"/api/v1/deployments/{first['id']}/").json()["state"] == "success"
+
+    document = editor.get(url).json()
+    last = document["steps"][7]
+    last["script"] = "echo 'GET /healthz: 200 ok'"
+    assert editor.put(url, document, format="json").status_code == 200
+    assert [s["automation_level"] for s in editor.get(url).json()["steps"]] == [1] * 7 + [2]
+    with engine():
+        second = _deploy(admin, slug, "1.1.0")
+    while (interruption := _pending(admin, second["id"]))["title"] != LAST_STEP:
+        with engine():
+            person = people[by_team[teams[interruption["responsible_teams"][0]]]]
+            person.post(
+                f"/api/v1/interruptions/{interruption['id']}/submit/", {"result": "proceed"}, format="json"
+            )
+    tina = people["tina"]
+    tina.post(f"/api/v1/interruptions/{interruption['id']}/take/", {}, format="json")
+    with engine():
+        ran = tina.post(f"/api/v1/interruptions/{interruption['id']}/run-helper-script/", format="json")
+    assert ran.status_code == 202
+    output = tina.get(f"/api/v1/interruptions/{interruption['id']}/").json()["helper_output"]
+    assert "GET /healthz: 200 ok" in output
+    with engine():
+        tina.post(
+            f"/api/v1/interruptions/{interruption['id']}/submit/",
+            {"result": "proceed", "notes": output},
+            format="json",
+        )
+    assert admin.get(f"/api/v1/deployments/{second['id']}/").json()["state"] == "success"
+
+    automated = editor.post(f"{url}steps/8/automate/", {"keep_check": True}, format="json")
+    assert [s["automation_level"] for s in automated.json()["steps"]] == [1] * 7 + [3, 1]
+    with engine():
+        third = _deploy(admin, slug, "1.2.0")
+    assert answer_all(third["id"])[-1] == f"Check: {LAST_STEP}"
+    detail = admin.get(f"/api/v1/deployments/{third['id']}/").json()
+    assert detail["state"] == "success"
+    assert [(s["name"], s["kind"], s["state"]) for s in detail["steps"]][-2:] == [
+        (LAST_STEP, "script", "success"),
+        (f"Check: {LAST_STEP}", "manual", "success"),
+    ]
