@@ -731,7 +731,9 @@ def run_claim(target: Target) -> StepRun | None:
     return None
 
 
-def run_report(run: StepRun, lines: list[tuple[str, str]]) -> bool:
+def run_report(
+    run: StepRun, lines: list[tuple[str, str]], *, masker: resolution.Masker | None = None
+) -> bool:
     """The agent holding the run reports output lines (possibly none: a heartbeat). Lines
     go to the task log with the target's name. Returns whether the run is still wanted:
     False once its deployment was cancelled or the sweep gave it up, and the agent stops
@@ -742,7 +744,7 @@ def run_report(run: StepRun, lines: list[tuple[str, str]]) -> bool:
         .update(heartbeat_at=timezone.now())
     )
     if lines:
-        mask = Related(run.step.deployment_id, target=run.target).masker().mask
+        mask = (masker or Related(run.step.deployment_id, target=run.target).masker()).mask
         prefix = _prefix(run)
         TaskLogEntry.objects.bulk_create(
             TaskLogEntry(
@@ -1034,7 +1036,7 @@ def helper_execute(run_id: int, attempt: int) -> bool:
         label=str(run.step.deployment_id),
         project_variables=related.variable_environment(),
     )
-    outcome = LocalRunner().run(job, RunReporter(run))
+    outcome = LocalRunner().run(job, RunReporter(run, related.masker()))
     run_finish(run_id, attempt, outcome)
     return True
 
@@ -1043,11 +1045,12 @@ class RunReporter:
     """A helper script on the built-in runner reports as an agent would: its lines and
     heartbeats go through ``run_report``, which says when it is no longer wanted."""
 
-    def __init__(self, run: StepRun):
+    def __init__(self, run: StepRun, masker: resolution.Masker):
         self.run = run
+        self.masker = masker
 
     def lines(self, lines: list[tuple[str, str]]) -> None:
-        run_report(self.run, lines)
+        run_report(self.run, lines, masker=self.masker)
 
     def heartbeat(self) -> bool:
         return run_report(self.run, [])
