@@ -175,3 +175,31 @@ def test_the_last_approval_and_an_abort_at_once_give_exactly_one_outcome(octopus
     expected = StepState.SUCCESS if waiting.result == "proceed" else StepState.ABORTED
     assert step.state == expected
     assert waiting.deployment.log_entries.filter(message__startswith="Submitted by:").count() == 1
+
+
+def test_two_runs_of_a_helper_script_at_once_one_runs(octopus, root):
+    """Sarah clicks Run helper script twice (two tabs): one run per target, the other
+    click answered "already running"."""
+    from lifecycles.models import Environment
+    from releases.models import StepRun
+    from releases.services import interruption_run_helper
+    from targets.services import target_create
+
+    manual_test = Environment.objects.get(slug="manual-test")
+    target_create(name="web-a", environments=[manual_test], roles=["web"], actor=None)
+    Step.objects.filter(project=octopus.project, position=1).update(
+        script="echo checking", target_roles=["web"]
+    )
+    release = release_create(project=octopus.project, version="2.0.0", actor=root)
+    deployment = deployment_create(release=release, environment=manual_test, actor=root)
+    interruption = Interruption.objects.get(deployment=deployment, pending=True)
+    sarah = octopus.users["sarah"]
+    interruption_take(interruption=interruption, actor=sarah)
+    outcomes = race(
+        lambda: interruption_run_helper(interruption=interruption, actor=sarah),
+        lambda: interruption_run_helper(interruption=interruption, actor=sarah),
+    )
+    refused = [o for o in outcomes if isinstance(o, Conflict)]
+    assert len(refused) == 1 and refused[0].code == "helper_running", outcomes
+    run = StepRun.objects.get()
+    assert (run.attempt, run.state) == (1, "pending")
