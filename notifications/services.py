@@ -4,9 +4,7 @@ test message, and a person's mail preference. Each checks the actor and audits."
 from __future__ import annotations
 
 import secrets
-import socket
 from collections.abc import Sequence
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -14,6 +12,7 @@ from django.utils import timezone
 
 from lifecycles.models import Environment
 from notifications import outbox
+from notifications.channels.webhook.addresses import url_refusal
 from notifications.choices import DEPLOYMENT_EVENTS, EventKind, WebhookFormat
 from notifications.models import Delivery, EmailPreference, Event, Webhook
 from processes.models import Project
@@ -23,43 +22,9 @@ from teams.audit import audit_record
 from teams.models import User
 from teams.permissions import require_superuser
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def webhook_url_refusal(url: str, *, server_host: str | None = None) -> str | None:
-    """Why the URL cannot receive webhooks, or None: it must be http(s) with a host, and
-    must not be this Relman server (RELMAN_BASE_URL, or the host the request came to) —
-    a webhook that calls Relman would have it act on its own events."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
-    except ValueError:
-        return f"{url!r} is not a URL."
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-        return "A webhook URL starts with http:// or https:// and names a host."
-    for server in filter(None, [settings.RELMAN_BASE_URL, server_host and f"//{server_host}"]):
-        other = urlsplit(server)
-        other_port = other.port or _DEFAULT_PORTS.get(other.scheme or parts.scheme)
-        if port == other_port and _same_host(parts.hostname, other.hostname or ""):
-            return "A webhook URL cannot point at this Relman server itself."
-    return None
-
-
-def _same_host(one: str, other: str) -> bool:
-    if one.lower() == other.lower():
-        return True
-    return bool(_addresses(one) & _addresses(other))
-
-
-def _addresses(host: str) -> set[str]:
-    try:
-        return {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
-    except (OSError, UnicodeError):
-        return set()
-
 
 def _check(url: str, events: Sequence[str], format: str, server_host: str | None) -> None:
-    refusal = webhook_url_refusal(url, server_host=server_host)
+    refusal = url_refusal(url, server_host=server_host)
     if refusal:
         raise InvalidInput(refusal, code="invalid_url")
     unknown = [e for e in events if e not in DEPLOYMENT_EVENTS]

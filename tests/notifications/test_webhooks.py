@@ -149,3 +149,15 @@ def test_a_lost_fan_out_message_is_recovered_by_the_sweep(
         assert outbox.sweep()["fanned_out"] == 1
     assert Delivery.objects.get().state == DeliveryState.DELIVERED
     assert len(receiver.requests) == 1
+
+
+def test_a_receiver_that_became_relman_itself_is_not_called(receiver, hook, octopus, root, engine, settings):
+    """The check is made again before each attempt: a name checked when the webhook was
+    saved may later resolve to Relman (here: Relman now serves on the receiver's address)."""
+    settings.RELMAN_BASE_URL = receiver.url.removesuffix("/hook").replace("127.0.0.1", "localhost")
+    deploy(octopus, root, engine)
+    delivery = Delivery.objects.get()
+    attempt = delivery.attempt_rows.get()
+    assert not attempt.succeeded
+    assert attempt.error == "Not sent: A webhook URL cannot point at this Relman server itself."
+    assert receiver.requests == []

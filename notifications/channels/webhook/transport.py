@@ -11,6 +11,7 @@ import requests
 from django.conf import settings
 
 from notifications.channels.base import Result, Transport
+from notifications.channels.webhook.addresses import url_refusal
 from notifications.choices import KEPT_RESPONSE_CHARS, MAX_RESPONSE_BYTES, EventKind, WebhookFormat
 from notifications.models import Delivery
 from relman.crypto import UnreadableValue
@@ -75,6 +76,9 @@ def signature(secret: str, raw: bytes) -> str:
 class WebhookTransport(Transport):
     def send(self) -> Result:
         webhook = self.delivery.webhook
+        refusal = url_refusal(webhook.url)
+        if refusal:
+            return Result(succeeded=False, error=f"Not sent: {refusal}")
         raw = encode(self.delivery)
         try:
             secret = webhook.secret
