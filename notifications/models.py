@@ -35,7 +35,9 @@ class Event(models.Model):
         indexes = [
             models.Index(
                 fields=["created_at"], condition=models.Q(fanned_out_at__isnull=True), name="event_unsent"
-            )
+            ),
+            # The sweep's purge of events past their retention, oldest first.
+            models.Index(fields=["created_at"], name="event_created_at"),
         ]
 
     def __str__(self) -> str:

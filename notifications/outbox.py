@@ -13,18 +13,20 @@ delivered by workers after it commits.
    attempt: delivered on success, else retried after ``RETRY_DELAYS``, then failed.
 4. ``sweep`` (periodic) fans out events and sends deliveries that a lost message or a
    killed worker left behind, and the retries that came due. Nothing is counted down in
-   the broker: every "later" is a due time in a row.
+   the broker: every "later" is a due time in a row. It also deletes events past their
+   retention (``purge``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 
@@ -249,4 +251,24 @@ def sweep() -> dict[str, int]:
     )
     for delivery_id in due:
         publish(SEND_TASK, delivery_id)
-    return {"fanned_out": len(events), "sent": len(due)}
+    return {"fanned_out": len(events), "sent": len(due), "purged": purge(now)}
+
+
+def purge(now: datetime) -> int:
+    """Deletes, a batch per sweep, the events older than RELMAN_NOTIFICATION_RETENTION_DAYS
+    with their deliveries and attempts, once none of their deliveries is still pending
+    (0 days: keep them all). What happened to deployments stays in their task logs and the
+    audit trail; this is only the record of who was told. Returns how many events."""
+    days = settings.RELMAN_NOTIFICATION_RETENTION_DAYS
+    if not days:
+        return 0
+    pending = Delivery.objects.filter(event=OuterRef("pk"), state=DeliveryState.PENDING)
+    old = list(
+        Event.objects.filter(created_at__lt=now - timedelta(days=days), fanned_out_at__isnull=False)
+        .exclude(Exists(pending))
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    if old:
+        Event.objects.filter(pk__in=old).delete()
+    return len(old)

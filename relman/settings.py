@@ -423,6 +423,8 @@ RELMAN_BASE_URL = env_str("RELMAN_BASE_URL", "http://127.0.0.1:8000").rstrip("/"
 RELMAN_REMINDER_LIMIT = env_int("RELMAN_REMINDER_LIMIT", 3)
 # Seconds one mail or webhook call may take before it counts as a failed attempt.
 RELMAN_NOTIFICATION_TIMEOUT_SECONDS = env_int("RELMAN_NOTIFICATION_TIMEOUT_SECONDS", 10)
+# Events, their deliveries and attempts are deleted this many days after the event (0: kept).
+RELMAN_NOTIFICATION_RETENTION_DAYS = env_int("RELMAN_NOTIFICATION_RETENTION_DAYS", 90)
 # Sensitive variable values and webhook secrets are encrypted with this Fernet key
 # (relman/crypto.py). While rotating, the previous keys go in RELMAN_ENCRYPTION_OLD_KEYS
 # until `manage.py rotate_encryption_key` has re-encrypted every value.

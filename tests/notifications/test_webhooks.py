@@ -2,13 +2,15 @@
 clock, one delivery whatever the number of attempts, and nothing sent after a 2xx."""
 
 import json
+from datetime import timedelta
 
 import pytest
 
 from notifications import outbox
 from notifications.choices import MAX_ATTEMPTS, RETRY_DELAYS, DeliveryState
-from notifications.models import Delivery
+from notifications.models import Attempt, Delivery, Event
 from notifications.services import delivery_redeliver, webhook_create, webhook_send_test
+from releases.models import Deployment
 from releases.services import deployment_cancel, deployment_create, release_create
 
 pytestmark = pytest.mark.django_db
@@ -161,3 +163,45 @@ def test_a_receiver_that_became_relman_itself_is_not_called(receiver, hook, octo
     assert not attempt.succeeded
     assert attempt.error == "Not sent: A webhook URL cannot point at this Relman server itself."
     assert receiver.requests == []
+
+
+def test_events_past_their_retention_are_purged_once_nothing_is_pending(
+    receiver, hook, octopus, root, engine, clock, settings
+):
+    settings.RELMAN_NOTIFICATION_RETENTION_DAYS = 90
+    deploy(octopus, root, engine)  # its step's event, delivered at once
+    day_0 = Event.objects.count()
+    Event.objects.update(created_at=clock.now)
+    clock.advance(days=1)
+    with engine():
+        deployment_cancel(deployment=Deployment.objects.get(), actor=root)
+        again = release_create(project=octopus.project, version="2.0.0", actor=root)
+        deployment_create(release=again, environment=octopus.environments[0], actor=root)
+    Event.objects.filter(id__gt=Event.objects.order_by("id")[day_0 - 1].id).update(created_at=clock.now)
+    delivered, waiting = Delivery.objects.order_by("id")
+    assert delivered.state == "delivered"
+    # A receiver down for long: its delivery is still pending when its event is old.
+    Delivery.objects.filter(pk=waiting.pk).update(state="pending", due_at=clock.now + timedelta(days=999))
+    total = Event.objects.count()
+
+    clock.advance(days=89)
+    with engine():
+        assert outbox.sweep()["purged"] == 0  # not 90 days old yet
+    clock.advance(seconds=1)
+    with engine():
+        assert outbox.sweep()["purged"] == day_0
+    assert not Delivery.objects.filter(pk=delivered.pk).exists()
+    assert not Attempt.objects.filter(delivery_id=delivered.pk).exists()
+    clock.advance(days=1)
+    with engine():
+        assert outbox.sweep()["purged"] == total - day_0 - 1  # all but the pending delivery's event
+    assert Delivery.objects.get().pk == waiting.pk
+
+    Delivery.objects.filter(pk=waiting.pk).update(state="failed", due_at=None)
+    settings.RELMAN_NOTIFICATION_RETENTION_DAYS = 0
+    with engine():
+        assert outbox.sweep()["purged"] == 0  # 0: kept forever
+    settings.RELMAN_NOTIFICATION_RETENTION_DAYS = 90
+    with engine():
+        assert outbox.sweep()["purged"] == 1
+    assert not Event.objects.exists() and not Delivery.objects.exists()
