@@ -138,6 +138,12 @@ class StepDocumentSerializer(serializers.Serializer):
         "a sensitive one refers to a variable, like #{DbPassword}.",
     )
 
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if data["template"] is None:
+            data["parameters"] = None
+        return data
+
     def to_internal_value(self, data):
         values = super().to_internal_value(data)
         # Which of the fields a template gives were written in the document, not defaulted.
