@@ -182,7 +182,7 @@ def values_resolve(
         value = given.get(parameter.name)
         if value is None:
             value = parameter.default
-        if value is None:
+        if value is None or (value == "" and parameter.default is None):
             errors.append(f"Parameter {parameter.name} ({parameter.label}) needs a value: it has no default.")
             continue
         if not isinstance(value, str):
