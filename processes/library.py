@@ -244,7 +244,7 @@ def step_render(spec: StepSpec, *, given: Sequence[str] = (), project: Project |
     template = spec.template
     if template is None:
         if spec.parameters:
-            raise TemplateRefused("Parameters are given to a step made from a template; name its template.")
+            raise TemplateRefused("Parameters are only for a step made from a template: name its template.")
         return replace(spec, template_version=None, parameters=None)
     try:
         values = values_resolve(template_parameters(template), spec.parameters, template=template.name)
