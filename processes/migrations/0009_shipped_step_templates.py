@@ -124,7 +124,7 @@ if [ -e "$destination" ]; then
 fi
 mkdir -p -- "$destination"
 if command -v rsync > /dev/null 2>&1; then
-    rsync -a --delete -- "$source"/ "$destination"/
+    rsync -a --delete --checksum -- "$source"/ "$destination"/
 else
     find "$destination" -mindepth 1 -maxdepth 1 -exec rm -rf -- {} +
     cp -a -- "$source"/. "$destination"/
@@ -219,7 +219,7 @@ LIBRARY = [
     },
     {
         "name": "Copy a folder",
-        "description": "Makes the destination a copy of the source (rsync when present, else cp -a), "
+        "description": "Makes the destination a copy of the source (rsync --checksum when present, else cp -a), "
         "keeping the destination's previous content next to it as <destination>.backup-<UTC time>.",
         "kind": "script",
         "instructions": "",
