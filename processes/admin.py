@@ -314,11 +314,35 @@ class StepAdmin(ServiceAdminMixin, admin.ModelAdmin):
         _replace_process(request, obj.project, _stored_steps(obj.project, without=obj))
 
 
+class StepTemplateForm(forms.ModelForm):
+    # As written: a script's trailing newline is part of it, and an unchanged form must not
+    # count as an edit.
+    instructions = forms.CharField(widget=forms.Textarea, required=False, strip=False)
+    script = forms.CharField(
+        widget=forms.Textarea,
+        required=False,
+        strip=False,
+        help_text=StepTemplate._meta.get_field("script").help_text,
+    )
+
+    class Meta:
+        model = StepTemplate
+        fields = ("name", "description", "kind", "instructions", "script", "timeout_seconds", "parameters")
+
+    def clean_instructions(self) -> str:
+        return self.cleaned_data["instructions"].replace("\r\n", "\n")
+
+    def clean_script(self) -> str:
+        # Browsers send a text area's lines ending in CR LF; bash reads the CR as part of a word.
+        return self.cleaned_data["script"].replace("\r\n", "\n")
+
+
 @admin.register(StepTemplate)
 class StepTemplateAdmin(ServiceAdminMixin, admin.ModelAdmin):
     """Saved through ``step_template_create``/``step_template_update``, so a change raises
     the version and is audited as one made through the API is."""
 
+    form = StepTemplateForm
     list_display = ("name", "kind", "version", "shipped", "step_count")
     list_filter = ("kind", "shipped")
     search_fields = ("name", "description")
