@@ -162,7 +162,7 @@ def step_add_from_template(request: HttpRequest, slug: str) -> HttpResponse:
     if template is None:
         return render(request, "processes/step_from_template.html", context)
     parameters = library.template_parameters(template)
-    given = {p.name: data.get(f"param-{p.name}", "") for p in parameters}
+    given = {p.name: data.get(f"param-{p.name}", "").replace("\r\n", "\n") for p in parameters}
     context["fields"] = [
         {"parameter": p, "value": given[p.name] if request.method == "POST" else (p.default or "")}
         for p in parameters

@@ -2,7 +2,6 @@
 run by the built-in runner (as RELMAN_SCRIPT_USER, which is why files live in ``script_dir``).
 The PostgreSQL ones run against the test database on the PostgreSQL pass."""
 
-import importlib
 import os
 import pwd
 import subprocess
@@ -10,7 +9,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from django.apps import apps
 from django.conf import settings
 from django.db import connection
 
@@ -21,7 +19,6 @@ from releases.runner import Job, LocalRunner, Outcome
 from tests.releases.test_runner import Collected, needs_switch
 
 pytestmark = needs_switch
-shipped = importlib.import_module("processes.migrations.0009_shipped_step_templates")
 
 needs_postgresql = pytest.mark.skipif(
     connection.vendor != "postgresql",
@@ -30,9 +27,8 @@ needs_postgresql = pytest.mark.skipif(
 
 
 @pytest.fixture(autouse=True)
-def library(db):
+def library(db, shipped_templates):
     """The shipped library, also after a live-server test has emptied the tables."""
-    shipped.ship(apps, None)
 
 
 def run_template(name: str, parameters: dict, **variables: str) -> tuple[Outcome, Collected, str]:
