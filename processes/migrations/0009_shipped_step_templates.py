@@ -187,7 +187,7 @@ LIBRARY = [
     {
         "name": "Back up a PostgreSQL database",
         "description": "pg_dump (custom format, for pg_restore) of one database to a file. Needs "
-        "postgresql-client where it runs.",
+        "postgresql-client where it runs, of the server's major version or newer.",
         "kind": "script",
         "instructions": "",
         "script": POSTGRES_BACKUP,
