@@ -159,8 +159,10 @@ def step_add_from_template(request: HttpRequest, slug: str) -> HttpResponse:
         "error": None,
         "fields": [],
     }
+    # Choosing a template in the list loads its fields alone (htmx); the page otherwise.
+    page = "processes/partials/_template_fields.html" if request.htmx else "processes/step_from_template.html"
     if template is None:
-        return render(request, "processes/step_from_template.html", context)
+        return render(request, page, context)
     parameters = library.template_parameters(template)
     given = {p.name: data.get(f"param-{p.name}", "").replace("\r\n", "\n") for p in parameters}
     context["fields"] = [
@@ -168,7 +170,7 @@ def step_add_from_template(request: HttpRequest, slug: str) -> HttpResponse:
         for p in parameters
     ]
     if request.method == "GET":
-        return render(request, "processes/step_from_template.html", context)
+        return render(request, page, context)
     position = data.get("position", "").strip()
     try:
         step = library.step_add_from_template(

@@ -162,3 +162,12 @@ def test_non_editors_see_no_actions_and_are_refused(signed_in, request, persona,
     assert client.post(f"{process_url(octopus)}steps/1/helper-script/", {"script": "x"}).status_code == 404
     assert Step.objects.get(project=octopus.project, name="Greet").template_version == 1
     assert Step.objects.get(project=octopus.project, position=1).script == ""
+
+
+def test_choosing_a_template_loads_its_fields_alone_with_htmx(signed_in, editor, octopus):
+    response = signed_in(editor).get(
+        add_url(octopus), {"template": health_check().pk}, HTTP_HX_REQUEST="true"
+    )
+    html = response.content.decode()
+    assert html.startswith('<div id="template-fields">') and "<html" not in html
+    assert 'id="param-ExpectedStatus"' in html
