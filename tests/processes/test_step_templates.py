@@ -218,7 +218,14 @@ def test_a_sensitive_parameter_refuses_a_literal_secret_and_says_how(root):
         parameters=[{"name": "Password", "sensitive": True}],
         actor=root,
     )
-    for secret in ("hunter2", "pre#{DbPassword}", "#{DbPassword} and more", "#{A}#{B}"):
+    for secret in (
+        "hunter2",
+        "pre#{DbPassword}",
+        "#{DbPassword} and more",
+        "#{A}#{B}",
+        "##{DbPassword}",
+        "#{A}\nhunter2",
+    ):
         with pytest.raises(TemplateRefused) as e:
             step_render(StepSpec(name="Login", template=template, parameters={"Password": secret}))
         assert "make the secret a sensitive project variable" in e.value.message
