@@ -80,15 +80,19 @@ class RunState(models.TextChoices):
 
 
 RUN_TRANSITIONS: dict[str, frozenset[str]] = {
-    # Claimed by the target's agent; failed by the sweep when nobody claims it in time.
+    # Claimed by the target's agent (or a worker, on the built-in runner); failed by the
+    # sweep when nobody claims it in time.
     RunState.PENDING: frozenset({RunState.RUNNING, RunState.FAILED, RunState.CANCELLED}),
-    # Finished by the agent; failed by the sweep when the agent is lost.
+    # Finished by whoever runs it; failed by the sweep when the agent or worker is lost.
     RunState.RUNNING: frozenset({RunState.SUCCESS, RunState.FAILED, RunState.CANCELLED}),
-    RunState.SUCCESS: frozenset(),
-    RunState.FAILED: frozenset({RunState.PENDING}),  # guided failure: retry the failed runs
+    # A helper script is run again at each request of the assignee, whatever came before.
+    RunState.SUCCESS: frozenset({RunState.PENDING}),
+    RunState.FAILED: frozenset({RunState.PENDING}),  # also guided failure: retry the failed runs
     RunState.CANCELLED: frozenset({RunState.PENDING}),
 }
 RUN_UNFINISHED = frozenset({RunState.PENDING, RunState.RUNNING})
+# Where a run without a target runs: a worker of Relman's own (releases.runner.LocalRunner).
+BUILTIN_RUNNER = "Relman's built-in runner"
 
 
 class InterruptionType(models.TextChoices):

@@ -17,7 +17,9 @@ The verbs, read top to bottom:
    and the worker is free (``_dispatch_to_targets``). The targets' agents ``run_claim``
    a run (exactly once), ``run_report`` its lines and heartbeats and ``run_finish`` it;
    the last run to finish decides the step under the deployment's lock, as a worker's
-   outcome would (``_close_step_if_done``).
+   outcome would (``_close_step_if_done``). A manual step's helper script is run the same
+   ways when its assignee asks (``helper_run``; ``helper_execute`` on the built-in
+   runner), and its output is offered as the notes: it decides nothing.
 3. ``assign`` and ``answer`` are a person taking and answering an interruption; an answer
    ``resume``s the deployment. ``cancel`` stops a deployment from any unfinished state.
 4. ``deployments_sweep`` finds what should be moving and is not (a lost message, a worker
@@ -58,6 +60,7 @@ from processes.models import Project
 from releases import permissions, selectors
 from releases.choices import (
     ANSWER_STEP_STATES,
+    BUILTIN_RUNNER,
     DEPLOYMENT_TERMINAL,
     DEPLOYMENT_TRANSITIONS,
     INTERRUPTION_ANSWERS,
@@ -710,9 +713,7 @@ def run_claim(target: Target) -> StepRun | None:
     held by the calling agent, or None. Exactly once: the claim is a conditional UPDATE
     from pending, so of two agents (or a repeated request) racing for a run, one wins and
     the other moves on to the next run or gets nothing."""
-    pending = StepRun.objects.filter(
-        target=target, state=RunState.PENDING, step__deployment__state=DeploymentState.EXECUTING
-    ).order_by("id")
+    pending = StepRun.objects.filter(WANTED_RUNS, target=target, state=RunState.PENDING).order_by("id")
     for run_id, attempt in pending.values_list("pk", "attempt")[:10]:
         now = timezone.now()
         claimed = StepRun.objects.filter(pk=run_id, state=RunState.PENDING, attempt=attempt).update(
@@ -720,10 +721,11 @@ def run_claim(target: Target) -> StepRun | None:
         )
         if claimed:
             run = StepRun.objects.select_related("step__release_step", "target").get(pk=run_id)
+            what = "The helper script was started" if run.step.release_step.is_manual else "Started"
             TaskLogEntry.objects.create(
                 deployment_id=run.step.deployment_id,
                 step=run.step,
-                message=f"[{target.name}] Started by the agent on {target.hostname or target.name}.",
+                message=f"[{target.name}] {what} by the agent on {target.hostname or target.name}.",
             )
             return run
     return None
@@ -734,20 +736,20 @@ def run_report(run: StepRun, lines: list[tuple[str, str]]) -> bool:
     go to the task log with the target's name. Returns whether the run is still wanted:
     False once its deployment was cancelled or the sweep gave it up, and the agent stops
     the script."""
-    wanted = StepRun.objects.filter(
-        pk=run.pk,
-        attempt=run.attempt,
-        state=RunState.RUNNING,
-        step__deployment__state=DeploymentState.EXECUTING,
-    ).update(heartbeat_at=timezone.now())
+    wanted = (
+        StepRun.objects.filter(WANTED_RUNS, pk=run.pk, attempt=run.attempt, state=RunState.RUNNING)
+        .order_by()
+        .update(heartbeat_at=timezone.now())
+    )
     if lines:
         mask = Related(run.step.deployment_id, target=run.target).masker().mask
+        prefix = _prefix(run)
         TaskLogEntry.objects.bulk_create(
             TaskLogEntry(
                 deployment_id=run.step.deployment_id,
                 step_id=run.step_id,
                 level=level,
-                message=mask(f"[{run.target.name}] {text}"),
+                message=mask(f"{prefix}{text}"),
             )
             for level, text in lines
         )
@@ -772,10 +774,10 @@ def run_finish(
     if run.attempt != attempt or run.state != RunState.RUNNING:
         return run.attempt == attempt and run.state != RunState.PENDING and run.exit_code == outcome.exit_code
     decision = Decision(deployment)
-    name = run.target.name
+    prefix = _prefix(run)
     if omitted:
         decision.log(
-            f"[{name}] … {omitted:,} lines of output not kept: a run keeps its first"
+            f"{prefix}… {omitted:,} lines of output not kept: a run keeps its first"
             f" {settings.RELMAN_AGENT_OUTPUT_MAX_LINES - settings.RELMAN_AGENT_OUTPUT_TAIL_LINES:,}"
             f" and last {settings.RELMAN_AGENT_OUTPUT_TAIL_LINES:,} lines …",
             step=run.step,
@@ -783,25 +785,27 @@ def run_finish(
         )
     mask = decision.related.on(run.target).masker().mask if tail else None
     for level, text in tail:
-        decision.log(mask(f"[{name}] {text}"), step=run.step, level=level)
+        decision.log(mask(f"{prefix}{text}"), step=run.step, level=level)
     if outcome.cancelled:
-        state, line = RunState.CANCELLED, "Stopped: the deployment was cancelled."
+        state, line = RunState.CANCELLED, "Stopped: it is no longer wanted."
     elif outcome.exit_code == 0:
         state, line = RunState.SUCCESS, "Exited with code 0."
     elif outcome.timed_out:
         state = RunState.FAILED
         line = f"Timed out after {run.step.release_step.timeout_seconds} seconds and was stopped."
+    elif outcome.refusal:
+        state, line = RunState.FAILED, outcome.refusal
     elif outcome.exit_code is None:
         state, line = RunState.FAILED, "The script could not be started."
     else:
         state, line = RunState.FAILED, f"Exited with code {outcome.exit_code}."
     _set_run_state(run, state, exit_code=outcome.exit_code)
     decision.log(
-        f"[{name}] {line}",
+        f"{prefix}{line}",
         step=run.step,
         level=LogLevel.INFO if state == RunState.SUCCESS else LogLevel.ERROR,
     )
-    _close_step_if_done(decision, run.step)
+    _run_ended(decision, run.step)
     decision.write()
     return True
 
@@ -819,6 +823,21 @@ def _set_run_state(run: StepRun, state: str, **fields) -> bool:
     for name, value in fields.items():
         setattr(run, name, value)
     return True
+
+
+def _prefix(run: StepRun) -> str:
+    """What the run's task-log lines start with: the target's name (none on the built-in
+    runner, whose lines are the only ones of their step)."""
+    return f"[{run.target.name}] " if run.target_id else ""
+
+
+def _run_ended(decision: Decision, step: DeploymentStep) -> None:
+    """A run of the step ended: a script step may now be decided; a manual step's helper
+    script may have finished."""
+    if step.release_step.is_manual:
+        _helper_finish_if_done(decision, step)
+    else:
+        _close_step_if_done(decision, step)
 
 
 def _close_step_if_done(decision: Decision, step: DeploymentStep) -> None:
@@ -857,6 +876,214 @@ def _cancel_runs(deployment: Deployment, now: datetime) -> None:
     agent hears it (``run_report`` says no longer wanted) and reports back."""
     StepRun.objects.filter(step__deployment=deployment, state=RunState.PENDING).update(
         state=RunState.CANCELLED, finished_at=now
+    )
+
+
+# --- helper scripts: a manual step's script, run when its assignee asks ----------------
+#
+# A manual step with a script is rung 2 of the automation ladder: the person it waits for
+# may run the script (``helper_run``) where a script step would run it — on every enabled
+# target of the environment with one of the step's roles, through their agents, or on the
+# built-in runner by a worker (``helper_execute``) — with the deployment's variables. The
+# runs are StepRuns of the waiting step; their lines go to the task log under it, and when
+# the last one ends (``_helper_finish_if_done``) their output is offered as the notes. The
+# person still proceeds or aborts: a helper script decides nothing. The person stopping it
+# (``helper_stop``), answering the step or cancelling the deployment stops it.
+
+# Runs someone still wants: a script step's while its deployment executes, a helper
+# script's while its step waits for the person who ran it.
+WANTED_RUNS = Q(step__deployment__state=DeploymentState.EXECUTING) | Q(
+    step__state=StepState.WAITING, step__release_step__kind=StepKind.MANUAL, stop_requested=False
+)
+# The task that runs a helper script on the built-in runner (releases.tasks binds to it).
+HELPER_TASK = "releases.tasks.helper_execute_task"
+# How much of a helper script's output is offered as notes: the last lines that fit.
+HELPER_NOTES_MAX_LINES = 200
+
+
+def helper_run(
+    deployment: Deployment, interruption: Interruption, actor: User, *, source_ip: str | None = None
+) -> list[StepRun]:
+    """The assignee runs the waiting step's helper script: a run on each matching target,
+    or one on the built-in runner for a step without target roles; logged and audited.
+
+    Refuses (409): a step without a helper script, one whose script is running already, a
+    step whose roles no enabled target of the environment has; (400) a script referring to
+    a variable without a value there, naming it.
+    """
+    step = interruption.step
+    release_step = step.release_step
+    if not release_step.script.strip():
+        raise Conflict(
+            f"{step.title} has no helper script to run; a project editor can add one to the step.",
+            code="no_helper_script",
+        )
+    runs = {run.target_id: run for run in step.runs.select_related("target")}
+    busy = [run.where for run in runs.values() if run.state in RUN_UNFINISHED]
+    if busy:
+        raise Conflict(
+            f"The helper script of {step.title} is already running on {', '.join(busy)}; "
+            "wait for it to finish.",
+            code="helper_running",
+        )
+    decision = Decision(deployment)
+    roles = release_step.target_roles
+    targets: list[Target | None] = _matching_targets(deployment.environment_id, roles) if roles else [None]
+    if not targets:
+        raise Conflict(
+            f"No enabled target in {deployment.environment} has the role {_either(roles)}: "
+            "there is nowhere to run the helper script.",
+            code="no_target",
+        )
+    for target in targets:
+        related = decision.related.on(target) if target else decision.related
+        refusal = related.refusal(release_step.script, script=True)
+        if refusal:
+            raise InvalidInput(f"The helper script {refusal}", code="helper_refused")
+    now = timezone.now()
+    attempt = step.attempts + 1
+    DeploymentStep.objects.filter(pk=step.pk).update(attempts=attempt)
+    step.attempts = attempt
+    fresh = dict(
+        state=RunState.PENDING,
+        attempt=attempt,
+        requested_by=actor,
+        exit_code=None,
+        queued_at=now,
+        started_at=None,
+        finished_at=None,
+        heartbeat_at=None,
+        output_lines=0,
+        stop_requested=False,
+    )
+    started = []
+    for target in targets:
+        run = runs.get(target.pk if target else None)
+        if run is None:
+            run = StepRun.objects.create(step=step, target=target, **fresh)
+        else:
+            if fresh["state"] not in RUN_TRANSITIONS[run.state]:
+                raise InvalidTransition(f"A run that is {run.state} cannot become {fresh['state']}.")
+            StepRun.objects.filter(pk=run.pk).update(**fresh)
+        started.append(run)
+    Interruption.objects.filter(pk=interruption.pk).update(helper_output="")
+    where = ", ".join(t.name for t in targets if t) or BUILTIN_RUNNER
+    decision.log(f"== Helper script: run by {actor.label} on {where} ==", step=step)
+    decision.write()
+    decision.audit(
+        "interruption.helper_script_run",
+        actor=actor,
+        changes={"where": where, "attempt": attempt},
+        subject=interruption,
+        source_ip=source_ip,
+    )
+    for run, target in zip(started, targets, strict=True):
+        if target is None:
+            enqueue_on_commit(HELPER_TASK, run.pk, attempt)
+        else:
+            notify_on_commit(target_channel(target.pk))
+    return started
+
+
+def helper_stop(
+    deployment: Deployment, interruption: Interruption, actor: User, *, source_ip: str | None = None
+) -> None:
+    """The person stops the step's running helper script: runs not started yet are
+    cancelled at once, running ones stop when their runner next hears they are no longer
+    wanted (``run_report``), and their output up to then is offered as the notes.
+
+    Refuses (409): nothing running.
+    """
+    step = interruption.step
+    unfinished = step.runs.filter(state__in=RUN_UNFINISHED, attempt=step.attempts)
+    if not unfinished.exists():
+        raise Conflict(f"The helper script of {step.title} is not running.", code="helper_not_running")
+    now = timezone.now()
+    unfinished.filter(state=RunState.RUNNING).update(stop_requested=True)
+    unfinished.filter(state=RunState.PENDING).update(state=RunState.CANCELLED, finished_at=now)
+    decision = Decision(deployment)
+    decision.log(f"Helper script stopped by {actor.label}.", step=step, level=LogLevel.WARNING)
+    _helper_finish_if_done(decision, step)
+    decision.write()
+    decision.audit(
+        "interruption.helper_script_stopped",
+        actor=actor,
+        changes={"attempt": step.attempts},
+        subject=interruption,
+        source_ip=source_ip,
+    )
+
+
+def helper_execute(run_id: int, attempt: int) -> bool:
+    """A worker runs a helper script on the built-in runner: claims the run (once: a
+    conditional UPDATE from pending, so a repeated message does nothing), runs the script
+    outside any transaction as a script step would be run, and records how it ended.
+    Returns whether it ran it."""
+    now = timezone.now()
+    if not StepRun.objects.filter(
+        WANTED_RUNS, pk=run_id, attempt=attempt, state=RunState.PENDING, target__isnull=True
+    ).update(state=RunState.RUNNING, started_at=now, heartbeat_at=now):
+        return False
+    run = StepRun.objects.select_related("step__release_step").get(pk=run_id)
+    related = Related(run.step.deployment_id)
+    release_step = run.step.release_step
+    job = Job(
+        script=related.substitute(release_step.script),
+        variables=related.script_variables(),
+        timeout_seconds=release_step.timeout_seconds,
+        label=str(run.step.deployment_id),
+        project_variables=related.variable_environment(),
+    )
+    outcome = LocalRunner().run(job, RunReporter(run))
+    run_finish(run_id, attempt, outcome)
+    return True
+
+
+class RunReporter:
+    """A helper script on the built-in runner reports as an agent would: its lines and
+    heartbeats go through ``run_report``, which says when it is no longer wanted."""
+
+    def __init__(self, run: StepRun):
+        self.run = run
+
+    def lines(self, lines: list[tuple[str, str]]) -> None:
+        run_report(self.run, lines)
+
+    def heartbeat(self) -> bool:
+        return run_report(self.run, [])
+
+
+def _helper_finish_if_done(decision: Decision, step: DeploymentStep) -> None:
+    """Under the deployment's lock, once no run of the latest request is unfinished: says
+    how the helper script ended and offers its output (the step's task-log lines since the
+    request, masked as they were logged) as the notes of the step's open interruption."""
+    runs = list(step.runs.select_related("target").filter(attempt=step.attempts).order_by("target__name"))
+    if any(run.state in RUN_UNFINISHED for run in runs):
+        return
+    interruption = Interruption.objects.filter(step=step, pending=True).first()
+    if interruption is None:
+        return  # answered or cancelled meanwhile: nobody is offered the output
+    decision.write()  # the run's last lines are part of the output
+    since = min(run.queued_at for run in runs)
+    lines = list(
+        TaskLogEntry.objects.filter(step=step, timestamp__gte=since)
+        .order_by("-id")
+        .values_list("message", flat=True)[:HELPER_NOTES_MAX_LINES]
+    )
+    output = "\n".join(reversed(lines))[-settings.RELMAN_NOTES_MAX_LENGTH :]
+    Interruption.objects.filter(pk=interruption.pk).update(helper_output=output)
+    failed = [run.where for run in runs if run.state != RunState.SUCCESS]
+    if any(run.state == RunState.CANCELLED for run in runs):
+        summary = "== Helper script stopped =="
+    elif failed:
+        summary = f"== Helper script failed on {', '.join(failed)} =="
+    else:
+        summary = "== Helper script succeeded =="
+    decision.log(
+        summary,
+        "Its output is offered as the notes; the person still proceeds or aborts.",
+        step=step,
+        level=LogLevel.WARNING if failed else LogLevel.INFO,
     )
 
 
@@ -1097,6 +1324,12 @@ def _close(
         update_fields=["pending", "result", "guidance", "notes", "submitted_by", "submitted_at"]
     )
 
+    if step.attempts:
+        # A helper script not yet started is no longer wanted; a running one stops at its
+        # next heartbeat (run_report).
+        StepRun.objects.filter(step=step, state=RunState.PENDING).update(
+            state=RunState.CANCELLED, finished_at=at
+        )
     state = ANSWER_STEP_STATES[choice]
     fields = {"finished_at": at} if state != StepState.PENDING else {}
     if state == StepState.SKIPPED:
@@ -1295,8 +1528,8 @@ def runs_sweep_lost() -> int:
     stale = timezone.now() - timedelta(seconds=settings.RELMAN_AGENT_LOST_AFTER_SECONDS)
     lost = StepRun.objects.filter(state=RunState.RUNNING, heartbeat_at__lt=stale)
     return sum(
-        _fail_run(run_id, RunState.RUNNING, AGENT_LOST, stale=stale)
-        for run_id in lost.values_list("pk", flat=True)
+        _fail_run(run_id, RunState.RUNNING, AGENT_LOST if target_id else WORKER_LOST, stale=stale)
+        for run_id, target_id in lost.values_list("pk", "target_id")
     )
 
 
@@ -1304,14 +1537,16 @@ def runs_sweep_unclaimed() -> int:
     """Fails every run that no agent claimed within its step's timeout, naming the target
     and saying it is offline. Returns how many."""
     now = timezone.now()
-    waiting = StepRun.objects.filter(
-        state=RunState.PENDING, step__deployment__state=DeploymentState.EXECUTING
-    ).values_list("pk", "queued_at", "step__release_step__timeout_seconds", "target__name")
+    waiting = StepRun.objects.filter(WANTED_RUNS, state=RunState.PENDING).values_list(
+        "pk", "queued_at", "step__release_step__timeout_seconds", "target__name"
+    )
     return sum(
         _fail_run(
             run_id,
             RunState.PENDING,
-            f"{name} is offline: no agent claimed this step within {timeout} seconds.",
+            f"{name} is offline: no agent claimed this step within {timeout} seconds."
+            if name
+            else f"No worker started the helper script within {timeout} seconds; run it again.",
         )
         for run_id, queued_at, timeout, name in waiting
         if now - queued_at > timedelta(seconds=timeout)
@@ -1330,8 +1565,8 @@ def _fail_run(run_id: int, state: str, reason: str, *, stale: datetime | None = 
     if not _set_run_state(run, RunState.FAILED):
         return 0
     decision = Decision(deployment)
-    decision.log(f"[{run.target.name}] {reason}", step=run.step, level=LogLevel.ERROR)
-    _close_step_if_done(decision, run.step)
+    decision.log(f"{_prefix(run)}{reason}", step=run.step, level=LogLevel.ERROR)
+    _run_ended(decision, run.step)
     decision.write()
     return 1
 

@@ -12,6 +12,7 @@ from processes.models import (
     step_responsible_teams,
 )
 from releases.choices import (
+    BUILTIN_RUNNER,
     DeploymentState,
     Guidance,
     InterruptionResult,
@@ -249,12 +250,19 @@ class DeploymentStep(models.Model):
 
 
 class StepRun(models.Model):
-    """A script step's run on one target, done by the target's agent. A step with target
-    roles has one per matching target; a guided-failure retry runs the failed ones again
-    (``attempt`` counts, and an agent's reports name the attempt they are about)."""
+    """A script's run on one target, done by the target's agent, or on Relman's built-in
+    runner (no target). A script step with target roles has one per matching target, and a
+    guided-failure retry runs the failed ones again. A manual step's runs are its helper
+    script's, run when its assignee asks (``requested_by``) and again at each new request.
+    ``attempt`` counts, and an agent's reports name the attempt they are about."""
 
     step = models.ForeignKey(DeploymentStep, on_delete=models.CASCADE, related_name="runs")
-    target = models.ForeignKey("targets.Target", on_delete=models.PROTECT, related_name="runs")
+    target = models.ForeignKey(
+        "targets.Target", null=True, blank=True, on_delete=models.PROTECT, related_name="runs"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     state = models.CharField(max_length=16, choices=RunState.choices, default=RunState.PENDING)
     attempt = models.PositiveIntegerField(default=1)
     exit_code = models.IntegerField(null=True, blank=True)
@@ -266,11 +274,16 @@ class StepRun(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     # Output lines the agent sent; past RELMAN_AGENT_OUTPUT_MAX_LINES they are counted only.
     output_lines = models.PositiveIntegerField(default=0)
+    # A helper script someone stopped: its runner hears it is no longer wanted.
+    stop_requested = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["step", "target__name"]
         constraints = [
             models.UniqueConstraint(fields=["step", "target"], name="step_run_one_per_target"),
+            models.UniqueConstraint(
+                fields=["step"], condition=models.Q(target__isnull=True), name="step_run_one_builtin"
+            ),
         ]
         indexes = [
             # an agent's claim: the pending runs of its target, oldest first
@@ -280,7 +293,11 @@ class StepRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.step} on {self.target}"
+        return f"{self.step} on {self.where}"
+
+    @property
+    def where(self) -> str:
+        return self.target.name if self.target_id else BUILTIN_RUNNER
 
 
 class Interruption(models.Model):
@@ -314,6 +331,8 @@ class Interruption(models.Model):
     required_approvals = models.PositiveIntegerField(default=1)
     # When the system answers for the people (the step's timeout); the sweep reads it.
     due_at = models.DateTimeField(null=True, blank=True)
+    # The output of the step's last helper script run, offered to the assignee as notes.
+    helper_output = models.TextField(blank=True)
 
     objects = InterruptionQuerySet.as_manager()
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 from lifecycles.models import Environment
 from processes.models import Project, Step
 from releases import engine, permissions, selectors
-from releases.choices import RunState
+from releases.choices import InterruptionType, RunState
 from releases.models import (
     DashboardPreference,
     Deployment,
@@ -325,6 +325,65 @@ def interruption_submit(
         )
     engine.answer(deployment, interruption, actor, choice=choice, notes=notes, source_ip=source_ip)
     return interruption
+
+
+@transaction.atomic
+def interruption_run_helper(
+    *, interruption: Interruption, actor: User, source_ip: str | None = None
+) -> list[StepRun]:
+    """Runs the waiting step's helper script ("Run helper script"): on its target roles'
+    targets, or on the built-in runner (``engine.helper_run``). Its output is offered as
+    the notes; the person still proceeds or aborts.
+
+    Refuses: anyone but the assignee — for a quorum, anyone who may not approve (403);
+    a guided failure, an interruption already answered, a step without a helper script, a
+    helper script already running, no matching target (409); a variable the script needs
+    without a value (400).
+    """
+    deployment, interruption = _locked_for_helper(interruption, actor)
+    return engine.helper_run(deployment, interruption, actor, source_ip=source_ip)
+
+
+@transaction.atomic
+def interruption_stop_helper(
+    *, interruption: Interruption, actor: User, source_ip: str | None = None
+) -> None:
+    """Stops the waiting step's running helper script (``engine.helper_stop``).
+
+    Refuses: as ``interruption_run_helper`` for who may (403) and which interruption
+    (409); a helper script that is not running (409).
+    """
+    deployment, interruption = _locked_for_helper(interruption, actor)
+    engine.helper_stop(deployment, interruption, actor, source_ip=source_ip)
+
+
+def _locked_for_helper(interruption: Interruption, actor: User) -> tuple[Deployment, Interruption]:
+    """The deployment and the open manual intervention, locked, once the actor may act on
+    its helper script: its assignee, or for a quorum anyone who may approve."""
+    deployment = engine.lock(interruption.deployment_id)
+    interruption = engine.lock_interruption(interruption.pk)
+    engine.check_open(interruption)
+    if interruption.type != InterruptionType.MANUAL_INTERVENTION:
+        raise Conflict(
+            f"{interruption.title} is a guided failure: retry the step to run its script again.",
+            code="not_a_manual_step",
+        )
+    interruption.deployment = deployment
+    interruption.step = DeploymentStep.objects.select_related("release_step").get(pk=interruption.step_id)
+    if interruption.is_quorum:
+        refusal = permissions.take_refusal(actor, interruption)
+        if refusal:
+            raise PermissionRefused(refusal)
+    elif interruption.assignee_id is None:
+        raise PermissionRefused(
+            f"Assign {interruption.title} to yourself first: only its assignee runs its helper script."
+        )
+    elif interruption.assignee_id != actor.pk:
+        raise PermissionRefused(
+            f"{interruption.title} is assigned to {interruption.assignee.label}; only they may run its"
+            " helper script. Take it over first."
+        )
+    return deployment, interruption
 
 
 def _check_may_approve(interruption: Interruption, actor: User) -> None:

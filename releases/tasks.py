@@ -23,3 +23,10 @@ def deployments_sweep_task() -> None:
     done = engine.deployments_sweep()
     if any(done.values()):
         logger.info("Sweep: %s", done)
+
+
+@shared_task(name=engine.HELPER_TASK, acks_late=True)
+def helper_execute_task(run_id: int, attempt: int) -> None:
+    """Runs a manual step's helper script on the built-in runner; delivering it twice is
+    harmless (the run is claimed once)."""
+    engine.helper_execute(run_id, attempt)

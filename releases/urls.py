@@ -18,6 +18,16 @@ urlpatterns = [
     path("deployments/<int:pk>/cancel/", deployments.deployment_cancel, name="deployment_cancel"),
     path("interruptions/<int:pk>/take/", interruptions.interruption_take, name="interruption_take"),
     path("interruptions/<int:pk>/submit/", interruptions.interruption_submit, name="interruption_submit"),
+    path(
+        "interruptions/<int:pk>/run-helper-script/",
+        interruptions.interruption_run_helper,
+        name="interruption_run_helper",
+    ),
+    path(
+        "interruptions/<int:pk>/stop-helper-script/",
+        interruptions.interruption_stop_helper,
+        name="interruption_stop_helper",
+    ),
     path("releases/<int:pk>/evidence/", views_evidence.release_evidence, name="release_evidence"),
     path("freezes/", freezes.freeze_list, name="freeze_list"),
 ]

@@ -282,6 +282,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_DEFAULT_QUEUE = "system"
 CELERY_TASK_ROUTES = {
     "releases.tasks.deployment_advance_task": {"queue": "steps"},
+    "releases.tasks.helper_execute_task": {"queue": "steps"},
     "releases.tasks.deployments_sweep_task": {"queue": "system"},
     "teams.tasks.audit_seal_task": {"queue": "system"},
     "notifications.tasks.event_fan_out_task": {"queue": "system"},

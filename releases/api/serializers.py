@@ -113,7 +113,7 @@ class DeploymentSerializer(serializers.ModelSerializer):
 
 
 class StepRunSerializer(serializers.ModelSerializer):
-    target = TargetSlugField()
+    target = TargetSlugField(allow_null=True, help_text="The target's slug; null: Relman's built-in runner.")
 
     class Meta:
         model = StepRun
@@ -225,6 +225,19 @@ class InterruptionSerializer(serializers.ModelSerializer):
         help_text="A quorum's answers, and the system's on a timeout, oldest first; a single"
         " approver's answer is submitted_by, result and notes.",
     )
+    has_helper_script = serializers.SerializerMethodField(
+        help_text="Whether the step has a helper script its assignee may run (run-helper-script)."
+    )
+    helper_runs = StepRunSerializer(
+        source="step.runs",
+        many=True,
+        read_only=True,
+        help_text="The helper script's latest runs: one per target, or one on the built-in runner.",
+    )
+    helper_output = serializers.CharField(
+        read_only=True,
+        help_text="The output of the helper script's last run once it ended, offered as the notes.",
+    )
 
     class Meta:
         model = Interruption
@@ -246,6 +259,9 @@ class InterruptionSerializer(serializers.ModelSerializer):
             "required_approvals",
             "approvals",
             "due_at",
+            "has_helper_script",
+            "helper_runs",
+            "helper_output",
         ]
         read_only_fields = fields
         extra_kwargs = {
@@ -253,6 +269,10 @@ class InterruptionSerializer(serializers.ModelSerializer):
             "required_approvals": {"help_text": "Distinct proceeds that complete a manual intervention."},
             "due_at": {"help_text": "When the system answers if no one has; null: no timeout."},
         }
+
+    def get_has_helper_script(self, interruption: Interruption) -> bool:
+        release_step = interruption.step.release_step
+        return release_step.is_manual and bool(release_step.script.strip())
 
     def get_can_take(self, interruption: Interruption) -> bool:
         # A quorum is never taken: each approver submits (``approvals`` says who has).

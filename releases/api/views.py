@@ -248,9 +248,17 @@ class InterruptionViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return (
             Interruption.objects.visible_to(self.request.user)
-            .select_related("deployment__project", "deployment__environment", "assignee", "submitted_by")
+            .select_related(
+                "deployment__project",
+                "deployment__environment",
+                "assignee",
+                "submitted_by",
+                "step__release_step",
+            )
             .prefetch_related(
-                "responsible_teams", Prefetch("approvals", Approval.objects.select_related("user"))
+                "responsible_teams",
+                Prefetch("approvals", Approval.objects.select_related("user")),
+                Prefetch("step__runs", StepRun.objects.select_related("target").order_by("target__name")),
             )
             .order_by("created_at", "id")
         )
@@ -292,6 +300,40 @@ class InterruptionViewSet(viewsets.ReadOnlyModelViewSet):
             **serializer.validated_data,
             actor=request.user,
             source_ip=client_ip(request),
+        )
+        return Response(self._read(interruption.pk))
+
+    @extend_schema(
+        summary="Run the step's helper script (assignee)",
+        request=None,
+        filters=False,
+        responses={202: InterruptionSerializer, **error_responses(400, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"], url_path="run-helper-script", filterset_class=None)
+    def run_helper_script(self, request, pk=None):
+        """Runs the manual step's helper script where a script step would run: on the
+        targets with its roles, or on Relman's built-in runner. Accepted at once; follow
+        ``helper_runs`` and the task log. When it ends, ``helper_output`` holds its output
+        to use as notes; the step still waits for you to proceed or abort."""
+        interruption = self.get_object()
+        services.interruption_run_helper(
+            interruption=interruption, actor=request.user, source_ip=client_ip(request)
+        )
+        return Response(self._read(interruption.pk), status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Stop the step's running helper script (assignee)",
+        request=None,
+        filters=False,
+        responses={200: InterruptionSerializer, **error_responses(403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"], url_path="stop-helper-script", filterset_class=None)
+    def stop_helper_script(self, request, pk=None):
+        """Runs not started yet are cancelled at once; running ones stop when their runner
+        next reports. The output up to then is offered as ``helper_output``."""
+        interruption = self.get_object()
+        services.interruption_stop_helper(
+            interruption=interruption, actor=request.user, source_ip=client_ip(request)
         )
         return Response(self._read(interruption.pk))
 

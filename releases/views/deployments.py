@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from releases import selectors, services
-from releases.choices import DeploymentState
+from releases.choices import RUN_UNFINISHED, DeploymentState, InterruptionType
 from releases.models import Approval, Deployment, DeploymentStep, Interruption, StepRun
 from releases.views.common import confirm_page, ids, interruption_panel, next_url, task_list_context
 from releases.views.live import SHOWN, live_unchanged
@@ -45,7 +45,9 @@ def _deployment_context(request: HttpRequest, deployment: Deployment, version: s
     user = request.user
     # Read before the content it stands for (releases.views.live).
     version = version or selectors.deployment_version(user, deployment)
-    runs = Prefetch("runs", queryset=StepRun.objects.select_related("target").order_by("target__name"))
+    runs = Prefetch(
+        "runs", queryset=StepRun.objects.select_related("target", "requested_by").order_by("target__name")
+    )
     steps = list(deployment.steps.select_related("release_step").prefetch_related(runs).order_by("position"))
     interruptions = list(
         deployment.interruptions.select_related("assignee", "submitted_by")
@@ -61,6 +63,7 @@ def _deployment_context(request: HttpRequest, deployment: Deployment, version: s
         latest[interruption.step_id] = interruption
         if interruption.pending:
             pending = interruption
+    helper = _helper(pending)
     queued = deployment.state == DeploymentState.QUEUED
     scheduled = queued and deployment.queue_at is not None
     return {
@@ -69,6 +72,7 @@ def _deployment_context(request: HttpRequest, deployment: Deployment, version: s
         "ahead": selectors.deployment_queue_position(deployment) if queued else None,
         "steps": [StepRow(step, latest.get(step.pk)) for step in steps],
         "panel": interruption_panel(user, pending) if pending else None,
+        "helper": helper,
         "can_cancel": not deployment.is_finished
         and permissions.can_deploy(user, deployment.project, deployment.environment),
         "live_version": version,
@@ -76,6 +80,25 @@ def _deployment_context(request: HttpRequest, deployment: Deployment, version: s
         # A due scheduled deployment that did not override freezes waits for these.
         "frozen_by": selectors.freezes_holding(deployment) if scheduled else [],
     }
+
+
+@dataclass
+class HelperPanel:
+    """The waiting step's helper script: its latest runs, and whether one is unfinished."""
+
+    runs: list[StepRun]
+    running: bool
+
+
+def _helper(pending: Interruption | None) -> HelperPanel | None:
+    """For a manual step waiting with a helper script; its runs are prefetched."""
+    if pending is None or pending.type != InterruptionType.MANUAL_INTERVENTION:
+        return None
+    step = pending.step
+    if not step.release_step.script.strip():
+        return None
+    runs = [run for run in step.runs.all() if run.attempt == step.attempts]
+    return HelperPanel(runs=runs, running=any(run.state in RUN_UNFINISHED for run in runs))
 
 
 def _log_context(deployment: Deployment, after: int) -> dict:

@@ -129,3 +129,40 @@ def interruption_submit(request: HttpRequest, pk: int) -> HttpResponse:
             message = ANSWER_MESSAGES[answer].format(step=interruption.step.name)
         messages.success(request, message)
     return after_action(request, interruption.deployment)
+
+
+@login_required
+@require_POST
+def interruption_run_helper(request: HttpRequest, pk: int) -> HttpResponse:
+    """Run helper script: the assignee runs the waiting step's script; its output is
+    offered as the notes when it ends."""
+    interruption = _visible_interruption(request, pk)
+    try:
+        runs = services.interruption_run_helper(
+            interruption=interruption, actor=request.user, source_ip=client_ip(request)
+        )
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    else:
+        where = ", ".join(run.where for run in runs)
+        messages.success(
+            request,
+            f"The helper script of {interruption.step.name} is running on {where}; its output follows.",
+        )
+    return after_action(request, interruption.deployment)
+
+
+@login_required
+@require_POST
+def interruption_stop_helper(request: HttpRequest, pk: int) -> HttpResponse:
+    """Stop the waiting step's running helper script."""
+    interruption = _visible_interruption(request, pk)
+    try:
+        services.interruption_stop_helper(
+            interruption=interruption, actor=request.user, source_ip=client_ip(request)
+        )
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Stopping the helper script of {interruption.step.name}.")
+    return after_action(request, interruption.deployment)

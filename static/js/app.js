@@ -17,6 +17,10 @@
 //    Keeping them out of the regions' versions is what lets an open page cost nothing
 //    while nothing happens; a version with the minute in it would re-send the
 //    superuser's whole dashboard every minute.
+// 6. A helper script's output (data-helper-output="<id of the notes box>") is offered as
+//    the notes: it fills the notes box while that is empty, once per run, and "Use as
+//    notes" puts it there on demand. The box is preserved across polls, so what the person
+//    wrote is never overwritten by a poll.
 (function () {
   "use strict";
 
@@ -223,6 +227,35 @@
       input.value = "";
     }
   });
+
+  function offerHelperOutput(root) {
+    root.querySelectorAll("[data-helper-output]").forEach(function (output) {
+      var notes = document.getElementById(output.getAttribute("data-helper-output"));
+      var run = output.getAttribute("data-helper-run");
+      if (notes && notes.value.trim() === "" && notes.getAttribute("data-offered-run") !== run) {
+        notes.value = output.textContent;
+        notes.setAttribute("data-offered-run", run);
+      }
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-use-as-notes]");
+    if (!button) {
+      return;
+    }
+    var output = document.getElementById(button.getAttribute("data-use-as-notes"));
+    var notes = output && document.getElementById(output.getAttribute("data-helper-output"));
+    if (notes) {
+      notes.value = output.textContent;
+      notes.focus();
+    }
+  });
+
+  document.addEventListener("htmx:afterSettle", function () {
+    offerHelperOutput(document);
+  });
+  offerHelperOutput(document);
 
   window.setInterval(function () {
     refreshDurations(document);

@@ -41,6 +41,9 @@ def test_detail_shape_exactly_as_specified(api, sarah, interruption):
         "required_approvals": 1,
         "approvals": [],
         "due_at": None,
+        "has_helper_script": False,
+        "helper_runs": [],
+        "helper_output": "",
     }
     assert body["instructions"].startswith("Take a full backup")
     assert "**Notes**" in body["instructions"]
@@ -95,8 +98,9 @@ def test_list_queries_do_not_grow_with_interruptions(
     assert Interruption.objects.filter(pending=True).count() == 4
     client = api(sarah)
     for params in ({}, {"mine": "true"}, {"pending": "true"}):
-        # 11: the answers (approvals) are one prefetch, whatever their number.
-        with django_assert_max_num_queries(11):
+        # 12: the answers (approvals) and the helper script's runs are a prefetch each,
+        # whatever their number.
+        with django_assert_max_num_queries(12):
             response = client.get(URL, params)
         assert response.status_code == 200
     assert client.get(URL, {"mine": "true"}).json()["count"] == 4

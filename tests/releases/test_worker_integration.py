@@ -114,3 +114,59 @@ def test_the_beat_starts_a_scheduled_deployment_and_times_out_its_intervention(
     Interruption.objects.filter(deployment=deployment, pending=True).update(due_at=timezone.now())
     wait_for_state(deployment, DeploymentState.FAILED)
     assert "No one answered within 1 minutes: aborted." in _messages(deployment)
+
+
+def test_a_worker_runs_a_helper_script_streams_it_and_answering_stops_it(
+    octopus, root, worker, wait_for, script_dir
+):
+    """Rung 2 on a real worker: the assignee's helper script runs on the built-in runner,
+    its lines reach the task log while it runs, its output is offered as notes; a second
+    run is stopped by Stop, a third by the answer."""
+    from processes.models import Step
+    from releases.models import StepRun
+    from releases.services import interruption_run_helper, interruption_stop_helper
+    from teams.models import Team
+
+    gate = script_dir / "go"
+    octopus.project.steps.all().delete()
+    step = Step.objects.create(
+        project=octopus.project,
+        name="Check the site",
+        position=1,
+        kind="manual",
+        script=f"echo checking; while [ ! -e {gate} ]; do sleep 0.1; done; echo 'site answered 200'",
+    )
+    step.responsible_teams.add(Team.objects.get(name="Test Team"))
+    tina = octopus.users["tina"]
+    release = release_create(project=octopus.project, version="1.0.0", actor=root)
+    deployment = deployment_create(release=release, environment=octopus.environments[0], actor=root)
+    wait_for(
+        lambda: Interruption.objects.filter(deployment=deployment, pending=True).first(), what="the step"
+    )
+    interruption = Interruption.objects.get(deployment=deployment, pending=True)
+    interruption_take(interruption=interruption, actor=tina)
+
+    interruption_run_helper(interruption=interruption, actor=tina)
+    wait_for(lambda: "checking" in _messages(deployment), what="the helper's first line while it runs")
+    gate.touch()
+    wait_for(
+        lambda: "site answered 200" in Interruption.objects.get(pk=interruption.pk).helper_output,
+        what="the output offered as notes",
+    )
+    gate.unlink()
+    interruption_run_helper(interruption=interruption, actor=tina)
+    wait_for(lambda: _messages(deployment).count("checking") == 2, what="the second run to start")
+    interruption_stop_helper(interruption=interruption, actor=tina)
+    wait_for(
+        lambda: "== Helper script stopped ==" in _messages(deployment), timeout=15, what="Stop to stop it"
+    )
+    interruption_run_helper(interruption=interruption, actor=tina)
+    wait_for(lambda: _messages(deployment).count("checking") == 3, what="the third run to start")
+    interruption_submit(interruption=interruption, actor=tina, result="proceed", notes="site loads")
+    wait_for(
+        lambda: StepRun.objects.get().state == "cancelled", timeout=15, what="the answer to stop the script"
+    )
+    wait_for(
+        lambda: Deployment.objects.get(pk=deployment.pk).state == DeploymentState.SUCCESS, what="success"
+    )
+    assert _messages(deployment).count("site answered 200") == 1
