@@ -13,6 +13,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # `steps` workers alone run as root, to run each script as the unprivileged
 # RELMAN_SCRIPT_USER (nobody, which the image has); util-linux's setpriv does the switch.
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/relman relman
+# What the shipped step templates run on the built-in runner: curl (HTTP health check),
+# rsync (Copy a folder) and psql/pg_dump (the PostgreSQL templates).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends curl rsync postgresql-client \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 
 COPY . .

@@ -1,8 +1,16 @@
+from dataclasses import replace
+
 from django import forms
 from django.contrib import admin
 from django.db.models import Count, Max
 
-from processes.models import Project, ProjectGroup, Step
+from processes.library import (
+    TEMPLATE_FIELDS,
+    step_template_create,
+    step_template_delete,
+    step_template_update,
+)
+from processes.models import Project, ProjectGroup, Step, StepTemplate
 from processes.services import (
     StepSpec,
     process_replace,
@@ -50,7 +58,7 @@ def _step_spec(cleaned: dict, step: Step) -> StepSpec:
     the step has it."""
     timeout = cleaned.get("timeout_seconds")
     approvals = cleaned.get("required_approvals")
-    return StepSpec(
+    spec = StepSpec(
         name=cleaned.get("name") or "",
         kind=cleaned.get("kind") or step.kind,
         enabled=bool(cleaned.get("enabled")),
@@ -70,6 +78,22 @@ def _step_spec(cleaned: dict, step: Step) -> StepSpec:
         timeout_minutes=cleaned.get("timeout_minutes"),
         on_timeout=cleaned.get("on_timeout") or step.on_timeout,
     )
+    return _kept_template(spec, step)
+
+
+def _kept_template(spec: StepSpec, step: Step) -> StepSpec:
+    """The spec still made from the step's template while the fields the template gives are
+    as stored; changed by hand, the step is the template's no longer."""
+    if not step.pk:
+        return spec
+    stored = Step.objects.filter(pk=step.pk).select_related("template").first()
+    if stored is None or stored.template is None:
+        return spec
+    if any(getattr(spec, name) != getattr(stored, name) for name in TEMPLATE_FIELDS):
+        return spec
+    return replace(
+        spec, template=stored.template, template_version=stored.template_version, parameters=stored.parameters
+    )
 
 
 def _stored_steps(project: Project, *, without: Step | None = None) -> list[tuple[tuple, StepSpec]]:
@@ -78,6 +102,7 @@ def _stored_steps(project: Project, *, without: Step | None = None) -> list[tupl
         Step.objects.filter(project=project)
         .exclude(pk=without.pk if without else None)
         .order_by("position", "id")
+        .select_related("template")
         .prefetch_related(*STEP_LINKS)
     )
     return [((step.position, step.pk), step_spec(step)) for step in steps]
@@ -287,3 +312,64 @@ class StepAdmin(ServiceAdminMixin, admin.ModelAdmin):
 
     def delete_model(self, request, obj):
         _replace_process(request, obj.project, _stored_steps(obj.project, without=obj))
+
+
+class StepTemplateForm(forms.ModelForm):
+    # As written: a script's trailing newline is part of it, and an unchanged form must not
+    # count as an edit.
+    instructions = forms.CharField(widget=forms.Textarea, required=False, strip=False)
+    script = forms.CharField(
+        widget=forms.Textarea,
+        required=False,
+        strip=False,
+        help_text=StepTemplate._meta.get_field("script").help_text,
+    )
+
+    class Meta:
+        model = StepTemplate
+        fields = ("name", "description", "kind", "instructions", "script", "timeout_seconds", "parameters")
+
+    def clean_instructions(self) -> str:
+        return self.cleaned_data["instructions"].replace("\r\n", "\n")
+
+    def clean_script(self) -> str:
+        # Browsers send a text area's lines ending in CR LF; bash reads the CR as part of a word.
+        return self.cleaned_data["script"].replace("\r\n", "\n")
+
+
+@admin.register(StepTemplate)
+class StepTemplateAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    """Saved through ``step_template_create``/``step_template_update``, so a change raises
+    the version and is audited as one made through the API is."""
+
+    form = StepTemplateForm
+    list_display = ("name", "kind", "version", "shipped", "step_count")
+    list_filter = ("kind", "shipped")
+    search_fields = ("name", "description")
+    fields = ("name", "description", "kind", "instructions", "script", "timeout_seconds", "parameters")
+    readonly_fields = ("version", "shipped")
+
+    def get_fields(self, request, obj=None):
+        return (*self.fields, *self.readonly_fields) if obj else self.fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(step_total=Count("steps"))
+
+    @admin.display(description="Steps using it", ordering="step_total")
+    def step_count(self, obj: StepTemplate) -> int:
+        return obj.step_total
+
+    def service_save(self, request, form, formsets, change):
+        values = {name: form.cleaned_data.get(name) for name in self.fields}
+        values["description"] = values["description"] or ""
+        values["instructions"] = values["instructions"] or ""
+        values["script"] = values["script"] or ""
+        values["parameters"] = values["parameters"] or []
+        if change:
+            return step_template_update(
+                template=stored(form.instance), **values, actor=request.user, source_ip=client_ip(request)
+            )
+        return step_template_create(**values, actor=request.user, source_ip=client_ip(request))
+
+    def delete_model(self, request, obj):
+        step_template_delete(template=obj, actor=request.user, source_ip=client_ip(request))

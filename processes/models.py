@@ -150,17 +150,58 @@ def step_responsible_teams(through: str) -> models.ManyToManyField:
     return models.ManyToManyField("teams.Team", through=through, blank=True, related_name="+")
 
 
+class StepTemplate(models.Model):
+    """A reusable step (SPEC §11): the fields it gives a step, with ``#{Parameter}``
+    placeholders, and the parameters a step fills in (``processes.parameters``). Every
+    change goes through the services, which raise ``version`` by one."""
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=16, choices=StepKind.choices, default=StepKind.MANUAL)
+    instructions = models.TextField(blank=True, help_text="Markdown, with #{Parameter} placeholders.")
+    script = models.TextField(
+        blank=True,
+        help_text="Bash, with #{Parameter} placeholders, each written bare: Relman quotes every value.",
+    )
+    timeout_seconds = models.PositiveIntegerField(default=DEFAULT_SCRIPT_TIMEOUT_SECONDS)
+    parameters = models.JSONField(
+        default=list, blank=True, help_text="[{name, label, help, default, sensitive}], in the order asked."
+    )
+    version = models.PositiveIntegerField(default=1, editable=False)
+    shipped = models.BooleanField(
+        default=False, editable=False, help_text="Part of the library Relman ships."
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Step(StepFields):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="steps")
     environments = step_environments("StepEnvironment")
     excluded_environments = step_excluded_environments("StepExcludedEnvironment")
     responsible_teams = step_responsible_teams("StepResponsibleTeam")
+    # A step made from a template: which, at which version, with which parameter values.
+    # Only the process's steps have them; a release's snapshot has the rendered fields.
+    template = models.ForeignKey(
+        StepTemplate, on_delete=models.PROTECT, null=True, blank=True, related_name="steps"
+    )
+    template_version = models.PositiveIntegerField(null=True, blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["project", "position", "id"]
         constraints = [
             models.UniqueConstraint(fields=["project", "name"], name="step_name_unique_in_project"),
         ]
+
+    @property
+    def template_outdated(self) -> bool:
+        """The step's template has a newer version than the one it was made from."""
+        return self.template is not None and (self.template_version or 0) < self.template.version
 
 
 class StepLink(models.Model):

@@ -7,7 +7,7 @@ Every change writes its audit event in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from django.conf import settings
@@ -30,7 +30,7 @@ from processes.choices import (
     StepKind,
     automation_level,
 )
-from processes.models import Project, ProjectGroup, Step
+from processes.models import Project, ProjectGroup, Step, StepTemplate
 from relman.deletion import delete_or_refuse
 from relman.exceptions import Conflict, InvalidInput, PermissionRefused
 from relman.updates import apply_changes
@@ -270,6 +270,10 @@ class StepSpec:
     required_approvals: int = 1
     timeout_minutes: int | None = None
     on_timeout: str = OnTimeout.ABORT
+    # Made from a template (processes.library.step_render fills in the fields it gives).
+    template: StepTemplate | None = None
+    template_version: int | None = None
+    parameters: Mapping[str, str] | None = None
 
     @property
     def automation_level(self) -> int:
@@ -429,6 +433,9 @@ def process_replace(
             required_approvals=spec.required_approvals,
             timeout_minutes=spec.timeout_minutes,
             on_timeout=spec.on_timeout,
+            template=spec.template,
+            template_version=spec.template_version if spec.template else None,
+            parameters=dict(spec.parameters or {}) if spec.template else {},
         )
         step.environments.set(spec.environments)
         step.excluded_environments.set(spec.excluded_environments)
@@ -468,6 +475,9 @@ def step_spec(step: Step) -> StepSpec:
         required_approvals=step.required_approvals,
         timeout_minutes=step.timeout_minutes,
         on_timeout=step.on_timeout,
+        template=step.template,
+        template_version=step.template_version,
+        parameters=dict(step.parameters) if step.template_id else None,
     )
 
 
@@ -559,6 +569,7 @@ def step_automate(
     steps = list(
         Step.objects.filter(project=project)
         .order_by("position", "id")
+        .select_related("template")
         .prefetch_related("environments", "excluded_environments", "responsible_teams")
     )
     if not 1 <= position <= len(steps):
@@ -597,6 +608,9 @@ def step_automate(
             run_condition=RunCondition.SUCCESS,
             script="",
             target_roles=(),
+            template=None,
+            template_version=None,
+            parameters=None,
             instructions=(
                 f"The script step **{manual.name}** now runs by itself. Check that it did what "
                 "this step used to do by hand: read its output in the task log above and "
@@ -615,6 +629,54 @@ def step_automate(
         source_ip=source_ip,
     )
     return created
+
+
+@transaction.atomic
+def step_helper_script_set(
+    *,
+    project: Project,
+    position: int,
+    script: str,
+    target_roles: Sequence[str],
+    actor: User | None,
+    source_ip: str | None = None,
+) -> Step:
+    """Sets, changes or (with an empty script) removes the helper script of the manual step
+    at ``position`` (from 1) and the target roles it runs on: rung 1 to 2 of the ladder and
+    back. A step made from a template whose script this changes is the template's no longer.
+    Audited as the process change it is (``process.updated``); new releases only.
+
+    Refuses: an actor without the project editor role (403); a position outside the
+    process (400); a script step (409, ``not_manual``: its script is what it runs); what
+    ``process_replace`` refuses (400).
+    """
+    if actor is not None and not permissions.can_edit_process(actor, project):
+        raise PermissionRefused(f"You need the project editor role on {project} to change its process.")
+    Project.objects.select_for_update().get(pk=project.pk)
+    steps = list(
+        Step.objects.filter(project=project)
+        .order_by("position", "id")
+        .select_related("template")
+        .prefetch_related("environments", "excluded_environments", "responsible_teams")
+    )
+    if not 1 <= position <= len(steps):
+        raise InvalidInput(
+            f"{project} has no step {position}; its steps are 1 to {len(steps)}.", code="no_such_step"
+        )
+    step = steps[position - 1]
+    if not step.is_manual:
+        raise Conflict(
+            f"Step {position}, {step.name}, is a script step: its script is what it runs, not a helper.",
+            code="not_manual",
+        )
+    specs = [step_spec(s) for s in steps]
+    changed = replace(
+        specs[position - 1], script=script.replace("\r\n", "\n"), target_roles=tuple(target_roles)
+    )
+    if changed.script != step.script:
+        changed = replace(changed, template=None, template_version=None, parameters=None)
+    specs[position - 1] = changed
+    return process_replace(project=project, steps=specs, actor=actor, source_ip=source_ip)[position - 1]
 
 
 def process_summary(project: Project) -> list[dict]:
@@ -639,8 +701,12 @@ def process_summary(project: Project) -> list[dict]:
             "required_approvals": step.required_approvals,
             "timeout_minutes": step.timeout_minutes,
             "on_timeout": step.on_timeout,
+            "template": step.template.name if step.template else None,
+            "template_version": step.template_version,
+            "parameters": step.parameters or None,
         }
         for step in Step.objects.filter(project=project)
         .order_by("position", "id")
+        .select_related("template")
         .prefetch_related("environments", "excluded_environments", "responsible_teams")
     ]

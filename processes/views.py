@@ -1,5 +1,6 @@
-"""A project's process page with its automation ladder, the "Paste a checklist" page and
-the "Automate" action; its releases page is the releases app's (releases/views/projects.py)."""
+"""A project's process page with its automation ladder, the "Paste a checklist" and "Add
+step from template" pages, the helper script editor and the "Automate" and "Update to
+version N" actions; its releases page is the releases app's (releases/views/projects.py)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,17 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from lifecycles.models import Environment
 from lifecycles.progression import lifecycle_phases
-from processes import services
+from processes import library, services
 from processes.checklist import FORMATS
 from processes.choices import AUTOMATION_LEVELS
-from processes.models import Project
+from processes.models import Project, StepTemplate
+from processes.services import StepSpec
 from relman.exceptions import DomainError
 from relman.http import client_ip
 from teams import permissions
+from teams.models import Team
 
 
 def _visible_project(request: HttpRequest, slug: str) -> Project:
@@ -32,9 +36,9 @@ def process_detail(request: HttpRequest, slug: str) -> HttpResponse:
     the lifecycle a release of the project goes through."""
     project = _visible_project(request, slug)
     steps = list(
-        project.steps.prefetch_related("responsible_teams", "environments", "excluded_environments").order_by(
-            "position", "id"
-        )
+        project.steps.select_related("template")
+        .prefetch_related("responsible_teams", "environments", "excluded_environments")
+        .order_by("position", "id")
     )
     numbered = list(enumerate(steps, start=1))
     context = {
@@ -121,3 +125,133 @@ def step_automate(request: HttpRequest, slug: str, position: int) -> HttpRespons
     else:
         messages.success(request, f"Step {position} now runs its script by itself, in new releases.")
     return redirect("processes:process_detail", slug=project.slug)
+
+
+def _roles(text: str) -> list[str]:
+    """Target roles as typed: separated by commas or spaces."""
+    return [role for role in text.replace(",", " ").split() if role]
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def step_add_from_template(request: HttpRequest, slug: str) -> HttpResponse:
+    """Choose a template, fill in its parameters and the step's own fields, add the step
+    (at the end unless a position is given). A refusal shows on the form, on the parameter
+    it names."""
+    project = _editable_project(request, slug)
+    templates = list(StepTemplate.objects.all())
+    chosen = request.POST.get("template") or request.GET.get("template") or ""
+    template = next((t for t in templates if str(t.pk) == chosen), None)
+    data = request.POST
+    context = {
+        "title": f"Add step from template · {project.name}",
+        "project": project,
+        "templates": templates,
+        "template": template,
+        "teams": Team.objects.order_by("name"),
+        "environments": Environment.objects.order_by("name"),
+        "step_count": project.steps.count(),
+        "name": data.get("name", template.name if template else ""),
+        "position": data.get("position", ""),
+        "target_roles": data.get("target_roles", ""),
+        "chosen_teams": {int(v) for v in data.getlist("responsible_teams") if v.isdigit()},
+        "chosen_environments": {int(v) for v in data.getlist("environments") if v.isdigit()},
+        "error": None,
+        "fields": [],
+    }
+    # Choosing a template in the list loads its fields alone (htmx); the page otherwise.
+    page = "processes/partials/_template_fields.html" if request.htmx else "processes/step_from_template.html"
+    if template is None:
+        return render(request, page, context)
+    parameters = library.template_parameters(template)
+    given = {p.name: data.get(f"param-{p.name}", "").replace("\r\n", "\n") for p in parameters}
+    context["fields"] = [
+        {"parameter": p, "value": given[p.name] if request.method == "POST" else (p.default or "")}
+        for p in parameters
+    ]
+    if request.method == "GET":
+        return render(request, page, context)
+    position = data.get("position", "").strip()
+    try:
+        step = library.step_add_from_template(
+            project=project,
+            template=template,
+            # A blank field takes the parameter's default.
+            parameters={name: value for name, value in given.items() if value != ""},
+            name=context["name"],
+            position=int(position) if position.isdigit() else None,
+            spec=StepSpec(
+                name=context["name"],
+                responsible_teams=tuple(Team.objects.filter(pk__in=context["chosen_teams"])),
+                environments=tuple(Environment.objects.filter(pk__in=context["chosen_environments"])),
+                target_roles=tuple(_roles(context["target_roles"])),
+            ),
+            actor=request.user,
+            source_ip=client_ip(request),
+        )
+    except DomainError as refusal:
+        context["error"] = refusal.message
+        for field in context["fields"]:
+            name = field["parameter"].name
+            if refusal.message.startswith((f"Parameter {name} ", f"{name} ")):
+                field["error"] = refusal.message
+        return render(request, "processes/step_from_template.html", context, status=400)
+    messages.success(request, f"Added {step.name} from {template.name}: new releases take it.")
+    return redirect("processes:process_detail", slug=project.slug)
+
+
+@login_required
+@require_POST
+def step_update_template(request: HttpRequest, slug: str, position: int) -> HttpResponse:
+    """Update to version N: the step made again from its template's current version."""
+    project = _editable_project(request, slug)
+    try:
+        step = library.step_update_from_template(
+            project=project, position=position, actor=request.user, source_ip=client_ip(request)
+        )
+    except DomainError as refusal:
+        messages.error(request, refusal.message)
+    else:
+        messages.success(
+            request,
+            f"Step {position} is at version {step.template_version} of {step.template}, in new releases.",
+        )
+    return redirect("processes:process_detail", slug=project.slug)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def step_helper_script(request: HttpRequest, slug: str, position: int) -> HttpResponse:
+    """Set, change or remove a manual step's helper script and the roles of the targets it
+    runs on: rung 1 to 2 of the ladder (and "Automate this step" takes it to 3)."""
+    project = _editable_project(request, slug)
+    steps = list(project.steps.select_related("template").order_by("position", "id"))
+    if not 1 <= position <= len(steps):
+        raise Http404
+    step = steps[position - 1]
+    context = {
+        "title": f"Helper script · {step.name}",
+        "project": project,
+        "step": step,
+        "position": position,
+        "script": request.POST.get("script", step.script),
+        "target_roles": request.POST.get("target_roles", " ".join(step.target_roles)),
+        "error": None,
+    }
+    if request.method == "POST":
+        try:
+            services.step_helper_script_set(
+                project=project,
+                position=position,
+                script=context["script"],
+                target_roles=_roles(context["target_roles"]),
+                actor=request.user,
+                source_ip=client_ip(request),
+            )
+        except DomainError as refusal:
+            context["error"] = refusal.message
+            return render(request, "processes/step_helper_script.html", context, status=400)
+        done = "saved" if context["script"].strip() else "removed"
+        messages.success(request, f"Helper script of {step.name} {done}: new releases take it.")
+        return redirect("processes:process_detail", slug=project.slug)
+    return render(request, "processes/step_helper_script.html", context)

@@ -129,7 +129,8 @@ class IsSuperuserOrReadOnly(permissions.BasePermission):
 
     def has_permission(self, request, view) -> bool:
         if request.method in permissions.SAFE_METHODS:
-            return True
+            # Replacing the default IsAuthenticated, so it checks sign-in itself.
+            return bool(request.user and request.user.is_authenticated)
         return bool(request.user and request.user.is_active and request.user.is_superuser)
 
 

@@ -42,6 +42,9 @@ USES: dict[str, Use] = {
         name="{row.phase.lifecycle} (phase {row.phase.name})",
         prefetch=("phase__lifecycle",),
     ),
+    "processes.Step.template": Use(
+        "is used by steps of the projects {}", name="{row.project}", prefetch=("project",)
+    ),
     "releases.Release.project": Use("has the releases {}", name="{row.version}"),
     "releases.Deployment.project": Use("has {}", counted=True),
     "releases.Deployment.environment": Use("has {}", counted=True),

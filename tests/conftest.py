@@ -9,11 +9,13 @@ Personas (on the Manual Deployment project):
 - root: a superuser in no team
 """
 
+import importlib
 import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -92,6 +94,13 @@ def script_dir():
     path.chmod(0o777)
     yield path
     shutil.rmtree(path)
+
+
+@pytest.fixture
+def shipped_templates():
+    """The shipped step template library: a data migration made it, but a transactional
+    test (live server, browser) empties every table after it. Request the database first."""
+    importlib.import_module("processes.migrations.0009_shipped_step_templates").ship(apps, None)
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@
 the services (validated, audited as ``{field: [old, new]}``, refused as a message on the
 page), and what happened (deployments, interruptions) is read-only."""
 
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,7 +18,8 @@ from lifecycles.models import Environment, Lifecycle, Phase, PhaseEnvironment
 from notifications.models import Attempt, Delivery, Event
 from notifications.services import webhook_create
 from processes.choices import StepKind
-from processes.models import Project, ProjectGroup, Step
+from processes.library import step_add_from_template
+from processes.models import Project, ProjectGroup, Step, StepTemplate
 from releases.choices import DeploymentState, InterruptionType, StepState
 from releases.models import (
     Deployment,
@@ -1008,3 +1010,71 @@ def test_a_freeze_is_saved_through_its_service_and_a_backwards_one_refused(admin
     freeze = Freeze.objects.get(name="Year end")
     assert list(freeze.environments.all()) == [rows.environments[0]]
     assert AuditEvent.objects.filter(action="freeze.created", subject_id=str(freeze.pk)).exists()
+
+
+def test_step_template_edits_raise_the_version_through_the_service(admin_client, db):
+    template = StepTemplate.objects.get(name="HTTP health check")
+    url = _url(StepTemplate, "change", template.pk)
+    assert admin_client.get(url).status_code == 200
+    form = {
+        "name": template.name,
+        "description": template.description,
+        "kind": template.kind,
+        "instructions": template.instructions,
+        "script": template.script,
+        "timeout_seconds": template.timeout_seconds,
+        "parameters": json.dumps(template.parameters),
+    }
+    assert admin_client.post(url, form).status_code == 302
+    template.refresh_from_db()
+    assert template.version == 1
+    assert not AuditEvent.objects.filter(action="step_template.updated").exists()
+
+    assert admin_client.post(url, {**form, "timeout_seconds": 60}).status_code == 302
+    template.refresh_from_db()
+    assert (template.version, template.timeout_seconds) == (2, 60)
+    assert AuditEvent.objects.get(action="step_template.updated").changes["version"] == [1, 2]
+
+    response = admin_client.post(url, {**form, "script": "curl '#{Url}'"})
+    assert response.status_code == 200
+    assert "inside quotes" in response.content.decode()
+
+
+def test_step_template_in_use_is_not_deleted_in_the_admin(admin_client, rows):
+    template = StepTemplate.objects.get(name="Manual intervention")
+    step_add_from_template(
+        project=rows.project, template=template, parameters={"Instructions": "Do it."}, name="Do", actor=None
+    )
+    response = admin_client.post(_url(StepTemplate, "delete", template.pk), {"post": "yes"}, follow=True)
+    assert "is used by steps of the projects" in response.content.decode()
+    assert StepTemplate.objects.filter(pk=template.pk).exists()
+
+
+def test_a_step_edited_in_the_admin_keeps_its_template_unless_its_script_changes(admin_client, rows):
+    template = StepTemplate.objects.get(name="Manual intervention")
+    step = step_add_from_template(
+        project=rows.project, template=template, parameters={"Instructions": "Do it."}, name="Do", actor=None
+    )
+    url = _url(Step, "change", step.pk)
+    form = {
+        "name": "Do it now",
+        "position": step.position,
+        "kind": "manual",
+        "enabled": "on",
+        "run_condition": "success",
+        "instructions": "Do it.",
+        "script": "",
+        "timeout_seconds": 600,
+        "notify": "[]",
+        "target_roles": "[]",
+        "required_approvals": 1,
+        "on_timeout": "abort",
+    }
+    response = admin_client.post(url, form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    step = Step.objects.get(project=rows.project, name="Do it now")
+    assert (step.template, step.parameters) == (template, {"Instructions": "Do it."})
+
+    admin_client.post(_url(Step, "change", step.pk), {**form, "instructions": "Do it by hand."})
+    step = Step.objects.get(project=rows.project, name="Do it now")
+    assert (step.template, step.instructions) == (None, "Do it by hand.")

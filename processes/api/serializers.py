@@ -10,7 +10,8 @@ from processes.choices import (
     RunCondition,
     StepKind,
 )
-from processes.models import Project
+from processes.library import TEMPLATE_FIELDS, TemplateRefused, step_render
+from processes.models import Project, StepTemplate
 from processes.services import MAX_REMIND_MINUTES, MAX_TIMEOUT_SECONDS, StepSpec, process_step_errors
 from teams.api.fields import TeamIdField
 
@@ -29,6 +30,20 @@ class ProjectSerializer(serializers.ModelSerializer):
         fields = ["name", "slug", "group", "lifecycle", "description", "disabled", "guided_failure"]
         # A name already taken is the service's 409 duplicate_name, as every duplicate is.
         extra_kwargs = {"name": {"validators": []}}
+
+
+class StepTemplateIdField(serializers.PrimaryKeyRelatedField):
+    """A step template referenced by id."""
+
+    default_error_messages = {
+        "does_not_exist": "Unknown step template id {pk_value}.",
+        "incorrect_type": "A step template is referenced by its integer id, not {data_type}.",
+    }
+
+    def __init__(self, **kwargs):
+        if not kwargs.get("read_only"):
+            kwargs.setdefault("queryset", StepTemplate.objects.all())
+        super().__init__(**kwargs)
 
 
 class StepDocumentSerializer(serializers.Serializer):
@@ -106,6 +121,34 @@ class StepDocumentSerializer(serializers.Serializer):
         read_only=True,
         help_text="Derived: 1 a manual step, 2 a manual step with a helper script, 3 a script step.",
     )
+    template = StepTemplateIdField(
+        allow_null=True,
+        default=None,
+        help_text="Made from this step template (id): it gives kind, instructions, script and timeout, "
+        "rendered with the parameters. Given with the template, those fields must be what it makes.",
+    )
+    template_version = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="The template's version the step was made from."
+    )
+    parameters = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+        allow_null=True,
+        default=None,
+        help_text="The template's parameter values by name (omitted ones take their defaults); "
+        "a sensitive one refers to a variable, like #{DbPassword}.",
+    )
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if data["template"] is None:
+            data["parameters"] = None
+        return data
+
+    def to_internal_value(self, data):
+        values = super().to_internal_value(data)
+        # Which of the fields a template gives were written in the document, not defaulted.
+        values["given"] = tuple(name for name in TEMPLATE_FIELDS if isinstance(data, dict) and name in data)
+        return values
 
 
 class ProcessSerializer(serializers.Serializer):
@@ -116,7 +159,18 @@ class ProcessSerializer(serializers.Serializer):
     steps = StepDocumentSerializer(many=True, allow_empty=True)
 
     def validate_steps(self, steps: list[dict]) -> list[StepSpec]:
-        specs = [StepSpec(**step) for step in steps]
+        specs = []
+        errors: dict[int, dict[str, list[str]]] = {}
+        for index, step in enumerate(steps):
+            given = step.pop("given", ())
+            spec = StepSpec(**step)
+            try:
+                spec = step_render(spec, given=given, project=self.context.get("project"))
+            except TemplateRefused as refusal:
+                errors[index] = {refusal.field: [refusal.message]}
+            specs.append(spec)
+        if errors:
+            raise serializers.ValidationError({str(index): fields for index, fields in errors.items()})
         errors = process_step_errors(specs)
         if errors:
             raise serializers.ValidationError({str(index): fields for index, fields in errors.items()})
@@ -147,3 +201,61 @@ class AutomateStepSerializer(serializers.Serializer):
         default=False,
         help_text='Follow the script step with a manual "Check: <name>" step for the same teams.',
     )
+
+
+class TemplateParameterSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The placeholder's name: #{Name} in the template's fields.")
+    label = serializers.CharField(required=False, allow_blank=True, default="", help_text="Asked as.")
+    help = serializers.CharField(required=False, allow_blank=True, default="")
+    default = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        default=None,
+        trim_whitespace=False,
+        help_text="Taken when a step gives no value (null: a step must give one).",
+    )
+    sensitive = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="A step's value must refer to a variable (#{DbPassword}), never be the secret.",
+    )
+
+
+class StepTemplateSerializer(serializers.ModelSerializer):
+    parameters = TemplateParameterSerializer(many=True, required=False, default=list)
+    instructions = serializers.CharField(
+        allow_blank=True,
+        default="",
+        trim_whitespace=False,
+        max_length=settings.RELMAN_INSTRUCTIONS_MAX_LENGTH,
+        help_text="Markdown for a manual step, with #{Parameter} placeholders.",
+    )
+    script = serializers.CharField(
+        allow_blank=True,
+        default="",
+        trim_whitespace=False,
+        max_length=settings.RELMAN_SCRIPT_MAX_LENGTH,
+        help_text="Bash with #{Parameter} placeholders written bare: each value is quoted as one shell word.",
+    )
+    timeout_seconds = serializers.IntegerField(
+        min_value=1, max_value=MAX_TIMEOUT_SECONDS, default=DEFAULT_SCRIPT_TIMEOUT_SECONDS
+    )
+
+    class Meta:
+        model = StepTemplate
+        fields = [
+            "id",
+            "name",
+            "description",
+            "kind",
+            "instructions",
+            "script",
+            "timeout_seconds",
+            "parameters",
+            "version",
+            "shipped",
+        ]
+        read_only_fields = ["version", "shipped"]
+        # A name already taken is the service's 409 duplicate_name, as every duplicate is.
+        extra_kwargs = {"name": {"validators": []}}

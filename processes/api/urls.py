@@ -4,5 +4,6 @@ from processes.api import views
 
 router = SimpleRouter()
 router.register("projects", views.ProjectViewSet, basename="project")
+router.register("step-templates", views.StepTemplateViewSet, basename="step-template")
 
 urlpatterns = router.urls

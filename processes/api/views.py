@@ -5,16 +5,17 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from processes import services
+from processes import library, services
 from processes.api.serializers import (
     AutomateStepSerializer,
     ChecklistImportSerializer,
     ChecklistResultSerializer,
     ProcessSerializer,
     ProjectSerializer,
+    StepTemplateSerializer,
 )
-from processes.models import Project, Step
-from relman.api import DocumentJSONParser, YAMLParser, YAMLRenderer, error_responses
+from processes.models import Project, Step, StepTemplate
+from relman.api import DocumentJSONParser, IsSuperuserOrReadOnly, YAMLParser, YAMLRenderer, error_responses
 from relman.http import client_ip
 from teams import permissions
 
@@ -90,7 +91,7 @@ class ProjectViewSet(
         ``Accept``/``Content-Type: application/yaml`` (the import/export format)."""
         if request.method == "PUT":
             project = self._editable_project()
-            serializer = ProcessSerializer(data=request.data)
+            serializer = ProcessSerializer(data=request.data, context={"project": project})
             serializer.is_valid(raise_exception=True)
             services.process_replace(
                 project=project,
@@ -174,5 +175,57 @@ def _process_steps(project: Project):
     return (
         Step.objects.filter(project=project)
         .order_by("position", "id")
+        .select_related("template")
         .prefetch_related("environments", "excluded_environments", "responsible_teams")
     )
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the step templates"),
+    retrieve=extend_schema(
+        summary="Get a step template", responses={200: StepTemplateSerializer, **error_responses(404)}
+    ),
+    create=extend_schema(
+        summary="Create a step template (superuser)",
+        responses={201: StepTemplateSerializer, **error_responses(400, 403, 409)},
+    ),
+    update=extend_schema(
+        summary="Replace a step template; a change raises its version (superuser)",
+        responses={200: StepTemplateSerializer, **error_responses(400, 403, 404, 409)},
+    ),
+    destroy=extend_schema(
+        summary="Delete a step template no step uses (superuser)",
+        responses={204: None, **error_responses(403, 404, 409)},
+    ),
+)
+class StepTemplateViewSet(viewsets.ModelViewSet):
+    """The step template library, by id. Everyone signed in reads it; superusers change it.
+    Steps use a template through the process document's ``template`` and ``parameters``."""
+
+    queryset = StepTemplate.objects.all()
+    serializer_class = StepTemplateSerializer
+    permission_classes = [IsSuperuserOrReadOnly]
+    http_method_names = ["get", "post", "put", "delete", "head", "options"]
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        template = library.step_template_create(
+            **serializer.validated_data, actor=request.user, source_ip=client_ip(request)
+        )
+        return Response(self.get_serializer(template).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        template = self.get_object()
+        serializer = self.get_serializer(template, data=request.data)
+        serializer.is_valid(raise_exception=True)
+        template = library.step_template_update(
+            template=template, **serializer.validated_data, actor=request.user, source_ip=client_ip(request)
+        )
+        return Response(self.get_serializer(template).data)
+
+    def destroy(self, request, *args, **kwargs):
+        library.step_template_delete(
+            template=self.get_object(), actor=request.user, source_ip=client_ip(request)
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -86,3 +86,11 @@ def test_session_post_without_csrf_token_is_refused(sarah, release):
     response = client.post(f"/api/v1/releases/{release.pk}/deployments/", {"environment": "manual-test"})
     assert response.status_code == 403
     assert "CSRF" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "path", ["environments", "lifecycles", "teams", "users", "targets", "step-templates"]
+)
+def test_configuration_is_not_read_without_credentials(db, path):
+    response = APIClient().get(f"/api/v1/{path}/")
+    assert response.status_code == 401

@@ -143,6 +143,9 @@ def test_process_document_in_order(api, vera, octopus):
         "timeout_minutes": None,
         "on_timeout": "abort",
         "automation_level": 1,
+        "template": None,
+        "template_version": None,
+        "parameters": None,
     }
     assert steps[2]["responsible_teams"] == [ops.pk]
     assert steps[2]["block_deployments"] is False

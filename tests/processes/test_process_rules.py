@@ -165,6 +165,9 @@ def test_process_summary_is_the_document_with_slugs_and_team_names(octopus, edit
             "required_approvals": 1,
             "timeout_minutes": None,
             "on_timeout": "abort",
+            "template": None,
+            "template_version": None,
+            "parameters": None,
         },
         {
             "name": "Deploy",
@@ -185,6 +188,9 @@ def test_process_summary_is_the_document_with_slugs_and_team_names(octopus, edit
             "required_approvals": 1,
             "timeout_minutes": None,
             "on_timeout": "abort",
+            "template": None,
+            "template_version": None,
+            "parameters": None,
         },
     ]
 
