@@ -11,6 +11,12 @@ worker and real relman-agent processes.
 (b) Steps/s: N deployments × 5 script steps (``true``), one project each, on the built-in
     runner and then on 2 agents of one target; all advances are published at once, and
     the time runs from then to the last deployment's ``finished_at``.
+(c) Run helper script → script started: the assignee of a waiting manual step runs its
+    helper script (``date +%s.%N``) again and again; each figure is the time it printed
+    minus the run's ``queued_at`` (written in the request's transaction), so it covers the
+    commit, the message to a worker (built-in runner) or the wake-up of the agent's
+    waiting claim, the claim and bash starting. Runs alternate between a step without roles
+    and one with roles.
 
 Run by hand (see bench/README.md):
 
@@ -43,7 +49,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=200, help="jobs per runner in (a)")
     parser.add_argument("--deployments", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=5, help="script steps per deployment in (b)")
-    parser.add_argument("--only", choices=["latency", "throughput"], help="run one of the two")
+    parser.add_argument("--only", choices=["latency", "helper", "throughput"], help="run one of the three")
     parser.add_argument("--concurrency", type=int, default=os.cpu_count(), help="processes of the worker")
     # setup_django and Workers (bench/engine.py) read these too.
     parser.set_defaults(pool="prefork")
@@ -171,6 +177,56 @@ def bench_latency(args, workers: Workers, server: Server) -> None:
     print(f"    idle agent:                  {summary(results['agent'])}")
 
 
+def bench_helper(args, workers: Workers, server: Server) -> None:
+    """(c): a manual step waiting with a helper script, run again and again by its
+    assignee, alternating a step without roles and one with roles."""
+    from lifecycles.models import Environment
+    from processes.models import Project, Step
+    from releases.choices import RUN_UNFINISHED
+    from releases.models import Interruption, StepRun, TaskLogEntry
+    from releases.services import deployment_create, interruption_run_helper, interruption_take, release_create
+
+    root = bench_user()
+    env = Environment.objects.get_or_create(name="Bench", slug="bench")[0]
+    waiting = {}
+    for kind, roles in (("builtin", []), ("agent", ["helper"])):
+        _, (project,) = _setup(f"Helper{kind}", 0, [], "", count=1)
+        Step.objects.create(project=project, name="Check", position=1, script="date +%s.%N", target_roles=roles)
+        release = release_create(project=Project.objects.get(pk=project.pk), version="1.0.0", actor=root)
+        deployment = deployment_create(release=release, environment=env, actor=root)
+        waiting[kind] = deployment
+    server.agent(_target("helper-target", env, "helper"))
+    workers.start(1)
+    interruptions = {}
+    for kind, deployment in waiting.items():
+        interruptions[kind] = wait_for(
+            lambda d=deployment: Interruption.objects.filter(deployment=d, pending=True).first(), timeout=60
+        )
+        interruption_take(interruption=interruptions[kind], actor=root)
+    results: dict[str, list[float]] = {"builtin": [], "agent": []}
+    for n in range(args.jobs * 2):
+        kind = "builtin" if n % 2 == 0 else "agent"
+        interruption = interruptions[kind]
+        (run,) = interruption_run_helper(interruption=interruption, actor=root)
+        wait_for(
+            lambda r=run: not StepRun.objects.filter(pk=r.pk, state__in=RUN_UNFINISHED).exists(),
+            timeout=60,
+            every=0.02,
+        )
+        run.refresh_from_db()
+        line = (
+            TaskLogEntry.objects.filter(step_id=run.step_id, message__regex=r"[0-9]{10}\.[0-9]+$")
+            .order_by("-id")
+            .first()
+        )
+        started = datetime.fromtimestamp(float(line.message.rsplit(" ", 1)[-1]), tz=UTC)
+        results[kind].append((started - run.queued_at).total_seconds() * 1000)
+    workers.stop()
+    print(f"(c) Run helper script → script started, {args.jobs} runs each, alternating")
+    print(f"    built-in runner: {summary(results['builtin'])}")
+    print(f"    idle agent:      {summary(results['agent'])}")
+
+
 def bench_throughput(args, workers: Workers, server: Server) -> None:
     from django.db.models import Max
     from django.utils import timezone
@@ -222,9 +278,11 @@ def main() -> None:
     server = Server(env)
     server.start()
     try:
-        if args.only != "throughput":
+        if args.only in (None, "latency"):
             bench_latency(args, workers, server)
-        if args.only != "latency":
+        if args.only in (None, "helper"):
+            bench_helper(args, workers, server)
+        if args.only in (None, "throughput"):
             bench_throughput(args, workers, server)
     finally:
         workers.stop()

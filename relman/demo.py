@@ -15,7 +15,9 @@ from django.utils import timezone
 from lifecycles.choices import PhaseRule
 from lifecycles.models import Environment, Lifecycle, Phase, PhaseEnvironment
 from processes.choices import StepKind
-from processes.models import Project, ProjectGroup, Step
+from processes.library import rendered_fields, template_parameters
+from processes.models import Project, ProjectGroup, Step, StepTemplate
+from processes.parameters import values_resolve
 from releases.choices import (
     STEP_FAILURES,
     STEP_FINISHED,
@@ -63,18 +65,32 @@ CHECKLIST_INSTRUCTIONS = {
 }
 
 
+HEALTH_CHECK_TEMPLATE = "HTTP health check"
+
+
 def healthz_helper_script() -> str:
-    """The last checklist step's helper script (rung 2): Relman's own /healthz stands in for
-    the application, at RELMAN_BASE_URL as seeding saw it (``make run`` serves there). In
-    Python, as the slim image has no curl; an answer other than 2xx exits non-zero."""
-    url = f"{settings.RELMAN_BASE_URL}/healthz"
-    # No final newline: the admin's form strips it, and saving the step unchanged there
-    # must not change it.
-    return (
-        "# Does the application answer? Paste the line below into Notes, then run the smoke tests.\n"
-        "python3 -c 'import sys, urllib.request; answer = urllib.request.urlopen(sys.argv[1], timeout=10); "
-        f"print(sys.argv[1], answer.status, answer.read().decode())' {url}"
-    )
+    """The last checklist step's helper script (rung 2): the shipped HTTP health check,
+    asking Relman's own /healthz, which stands in for the application, at RELMAN_BASE_URL
+    as seeding saw it (``make run`` serves there). Automating the step ("Automate this
+    step") makes it an HTTP health check step that runs by itself."""
+    template = StepTemplate.objects.filter(name=HEALTH_CHECK_TEMPLATE).first()
+    if template is None:
+        raise RuntimeError(
+            f'The demo needs the shipped step template "{HEALTH_CHECK_TEMPLATE}", which was deleted: '
+            "create it again (Django admin, Step templates) before seeding the demo."
+        )
+    values = {
+        "Url": f"{settings.RELMAN_BASE_URL}/healthz",
+        "ExpectedText": "ok",
+        "Retries": "2",
+        "DelaySeconds": "3",
+    }
+    script = rendered_fields(
+        template, values_resolve(template_parameters(template), values, template=template.name)
+    )["script"]
+    # Without its final newline: the admin's form strips it, and saving the step unchanged
+    # there must not change it.
+    return script.rstrip("\n")
 
 
 @dataclass

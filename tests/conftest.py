@@ -25,7 +25,9 @@ from teams.models import RoleGrant, Team, User
 
 
 @pytest.fixture
-def octopus(db):
+def octopus(db, shipped_templates):
+    """The Manual Deployment demo; its last step's helper script is the shipped HTTP
+    health check."""
     return demo.octopus_demo(password=None)
 
 

@@ -1,16 +1,22 @@
 """The automation ladder in a browser: paste the seed's checklist into a new project, see
-the preview, import it, then automate the step that has a helper script."""
+the preview, import it, give its last step a helper script, deploy and run the helper
+script, then automate the step."""
+
+import re
 
 from playwright.sync_api import expect
 
-from processes.models import Step
 from processes.services import project_create
+from releases.models import Interruption
+from releases.services import deployment_create, interruption_submit, interruption_take, release_create
 from tests.processes.test_checklist import SEED_TABLE
 
 LAST_STEP = "Check the application loads as expected"
 
 
-def test_paste_the_seed_checklist_then_automate_a_step(open_as, octopus, root, editor, screenshot):
+def test_paste_the_seed_checklist_then_take_a_step_up_the_ladder(
+    open_as, octopus, root, editor, tina, screenshot
+):
     project = project_create(name="Pasted", lifecycle=octopus.project.lifecycle, actor=root)
 
     page = open_as(editor)
@@ -29,12 +35,33 @@ def test_paste_the_seed_checklist_then_automate_a_step(open_as, octopus, root, e
     ladder = page.locator("section", has=page.get_by_role("heading", name="Automation ladder"))
     expect(ladder).to_contain_text("Rung 1 · Manual step (8 steps)")
 
-    # The helper script is added in the admin site; the ladder then offers the next rung.
-    step = Step.objects.get(project=project, name=LAST_STEP)
-    step.script = "echo ok"
-    step.save(update_fields=["script"])
-    page.reload()
+    # Rung 1 → 2: a helper script, written on the process page.
+    page.get_by_role("link", name=f"Add a helper script to {LAST_STEP}").click()
+    page.get_by_role("textbox", name="Script").fill("echo 'the application answered 200'")
+    page.get_by_role("button", name="Save helper script").click()
     expect(ladder).to_contain_text("Rung 2 · Manual step with a helper script (1 step)")
+
+    # The person the step waits for runs it from the deployment and proceeds with its output.
+    release = release_create(project=project, version="1.0.0", actor=root)
+    deployment = deployment_create(release=release, environment=octopus.environments[0], actor=root)
+    for interruption in iter(
+        lambda: Interruption.objects.filter(deployment=deployment, pending=True).first(), None
+    ):
+        if interruption.title == LAST_STEP:
+            break
+        who = {"DBA Team": "sarah", "Ops Team": "olly"}[interruption.responsible_teams.get().name]
+        interruption_submit(interruption=interruption, actor=octopus.users[who], result="proceed")
+    interruption_take(interruption=interruption, actor=tina)
+    tester = open_as(tina)
+    tester.goto(deployment.get_absolute_url())
+    panel = tester.locator("section.interruption")
+    panel.get_by_role("button", name="Run helper script").click()
+    expect(panel.get_by_label("Notes")).to_have_value(re.compile("the application answered 200"))
+    panel.get_by_role("button", name="Proceed").click()
+    expect(tester.locator("#messages")).to_contain_text(f"Proceeded with {LAST_STEP}.")
+
+    # Rung 2 → 3.
+    page.reload()
     page.get_by_role("button", name=f"Automate {LAST_STEP}").click()
     dialog = page.locator("#confirm-dialog")
     expect(dialog).to_contain_text(f"Make {LAST_STEP} a script step")

@@ -32,7 +32,7 @@ def _answer(deployment, *, actor, **answer) -> None:
 
 
 @pytest.fixture
-def world(live_server) -> World:
+def world(live_server, shipped_templates) -> World:
     octopus = demo.octopus_demo(password=None)
     goodhealth = demo.goodhealth_demo(password=None)
     admin = demo.demo_admin(password=None)
