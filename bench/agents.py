@@ -184,14 +184,21 @@ def bench_helper(args, workers: Workers, server: Server) -> None:
     from processes.models import Project, Step
     from releases.choices import RUN_UNFINISHED
     from releases.models import Interruption, StepRun, TaskLogEntry
-    from releases.services import deployment_create, interruption_run_helper, interruption_take, release_create
+    from releases.services import (
+        deployment_create,
+        interruption_run_helper,
+        interruption_take,
+        release_create,
+    )
 
     root = bench_user()
     env = Environment.objects.get_or_create(name="Bench", slug="bench")[0]
     waiting = {}
     for kind, roles in (("builtin", []), ("agent", ["helper"])):
         _, (project,) = _setup(f"Helper{kind}", 0, [], "", count=1)
-        Step.objects.create(project=project, name="Check", position=1, script="date +%s.%N", target_roles=roles)
+        Step.objects.create(
+            project=project, name="Check", position=1, script="date +%s.%N", target_roles=roles
+        )
         release = release_create(project=Project.objects.get(pk=project.pk), version="1.0.0", actor=root)
         deployment = deployment_create(release=release, environment=env, actor=root)
         waiting[kind] = deployment

@@ -31,9 +31,16 @@ from processes.parameters import (
     template_errors,
     values_resolve,
 )
-from processes.services import MAX_TIMEOUT_SECONDS, StepSpec, process_replace, step_spec
+from processes.services import (
+    MAX_TIMEOUT_SECONDS,
+    StepSpec,
+    process_locked,
+    process_replace,
+    step_at,
+    step_spec,
+)
 from relman.deletion import delete_or_refuse
-from relman.exceptions import Conflict, InvalidInput, PermissionRefused
+from relman.exceptions import Conflict, InvalidInput
 from teams import permissions
 from teams.audit import audit_record
 from teams.models import User
@@ -301,10 +308,7 @@ def step_add_from_template(
     Refuses: an actor without the project editor role on the project (403); what
     ``step_render`` and ``process_replace`` refuse (400).
     """
-    if actor is not None and not permissions.can_edit_process(actor, project):
-        raise PermissionRefused(f"You need the project editor role on {project} to change its process.")
-    Project.objects.select_for_update().get(pk=project.pk)
-    specs = [step_spec(step) for step in _stored(project)]
+    specs = [step_spec(step) for step in process_locked(project, actor)]
     new = step_render(
         replace(spec or StepSpec(name=name), name=name, template=template, parameters=dict(parameters))
     )
@@ -333,15 +337,8 @@ def step_update_from_template(
     (409, ``not_outdated``); a new parameter without a default and no value given (400,
     naming it).
     """
-    if actor is not None and not permissions.can_edit_process(actor, project):
-        raise PermissionRefused(f"You need the project editor role on {project} to change its process.")
-    Project.objects.select_for_update().get(pk=project.pk)
-    steps = _stored(project)
-    if not 1 <= position <= len(steps):
-        raise InvalidInput(
-            f"{project} has no step {position}; its steps are 1 to {len(steps)}.", code="no_such_step"
-        )
-    step = steps[position - 1]
+    steps = process_locked(project, actor)
+    step = step_at(project, steps, position)
     template = step.template
     if template is None:
         raise Conflict(f"Step {position}, {step.name}, is not made from a template.", code="not_outdated")
@@ -375,12 +372,3 @@ def step_update_from_template(
         source_ip=source_ip,
     )
     return created[position - 1]
-
-
-def _stored(project: Project) -> list[Step]:
-    return list(
-        Step.objects.filter(project=project)
-        .order_by("position", "id")
-        .select_related("template")
-        .prefetch_related("environments", "excluded_environments", "responsible_teams")
-    )

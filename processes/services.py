@@ -549,6 +549,58 @@ def process_import_checklist(
     return read
 
 
+def process_locked(project: Project, actor: User | None) -> list[Step]:
+    """The project's steps in order, for a change to one of them: the actor may edit the
+    process (else 403), and the project's row is locked until the transaction ends, so two
+    editors changing steps at once do not each replace the process they read."""
+    if actor is not None and not permissions.can_edit_process(actor, project):
+        raise PermissionRefused(f"You need the project editor role on {project} to change its process.")
+    Project.objects.select_for_update().get(pk=project.pk)
+    return list(
+        Step.objects.filter(project=project)
+        .order_by("position", "id")
+        .select_related("template")
+        .prefetch_related("environments", "excluded_environments", "responsible_teams")
+    )
+
+
+def step_at(project: Project, steps: list[Step], position: int) -> Step:
+    """The step at ``position``, counting from 1 in process order; 400 outside the process."""
+    if not 1 <= position <= len(steps):
+        raise InvalidInput(
+            f"{project} has no step {position}; its steps are 1 to {len(steps)}.", code="no_such_step"
+        )
+    return steps[position - 1]
+
+
+@transaction.atomic
+def step_remove(*, project: Project, position: int, actor: User | None, source_ip: str | None = None) -> Step:
+    """Removes the step at ``position`` (from 1) from the process: a manual check no longer
+    needed once its automation is trusted, say. Releases already created keep it. Audited
+    (``process.step_removed``, with the process change). Returns the step as it was.
+
+    Refuses: an actor without the project editor role (403); a position outside the
+    process (400).
+    """
+    steps = process_locked(project, actor)
+    removed = step_at(project, steps, position)
+    process_replace(
+        project=project,
+        steps=[step_spec(s) for s in steps if s is not removed],
+        actor=actor,
+        source_ip=source_ip,
+    )
+    audit_record(
+        actor=actor,
+        action="process.step_removed",
+        subject=project,
+        project=project,
+        changes={"step": removed.name, "position": position},
+        source_ip=source_ip,
+    )
+    return removed
+
+
 @transaction.atomic
 def step_automate(
     *, project: Project, position: int, keep_check: bool, actor: User | None, source_ip: str | None = None
@@ -562,21 +614,8 @@ def step_automate(
     outside the process (400); a step not at rung 2 — a manual step without a helper
     script, or a script step already (409, ``not_automatable``).
     """
-    if actor is not None and not permissions.can_edit_process(actor, project):
-        raise PermissionRefused(f"You need the project editor role on {project} to change its process.")
-    # Two editors automating at once must not each replace the process they read.
-    Project.objects.select_for_update().get(pk=project.pk)
-    steps = list(
-        Step.objects.filter(project=project)
-        .order_by("position", "id")
-        .select_related("template")
-        .prefetch_related("environments", "excluded_environments", "responsible_teams")
-    )
-    if not 1 <= position <= len(steps):
-        raise InvalidInput(
-            f"{project} has no step {position}; its steps are 1 to {len(steps)}.", code="no_such_step"
-        )
-    step = steps[position - 1]
+    steps = process_locked(project, actor)
+    step = step_at(project, steps, position)
     if step.automation_level != AUTOMATION_LEVEL_HELPER:
         reason = (
             "it has no helper script to automate; add one first"
@@ -650,20 +689,8 @@ def step_helper_script_set(
     process (400); a script step (409, ``not_manual``: its script is what it runs); what
     ``process_replace`` refuses (400).
     """
-    if actor is not None and not permissions.can_edit_process(actor, project):
-        raise PermissionRefused(f"You need the project editor role on {project} to change its process.")
-    Project.objects.select_for_update().get(pk=project.pk)
-    steps = list(
-        Step.objects.filter(project=project)
-        .order_by("position", "id")
-        .select_related("template")
-        .prefetch_related("environments", "excluded_environments", "responsible_teams")
-    )
-    if not 1 <= position <= len(steps):
-        raise InvalidInput(
-            f"{project} has no step {position}; its steps are 1 to {len(steps)}.", code="no_such_step"
-        )
-    step = steps[position - 1]
+    steps = process_locked(project, actor)
+    step = step_at(project, steps, position)
     if not step.is_manual:
         raise Conflict(
             f"Step {position}, {step.name}, is a script step: its script is what it runs, not a helper.",

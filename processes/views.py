@@ -1,6 +1,6 @@
 """A project's process page with its automation ladder, the "Paste a checklist" and "Add
-step from template" pages, the helper script editor and the "Automate" and "Update to
-version N" actions; its releases page is the releases app's (releases/views/projects.py)."""
+step from template" pages, the helper script editor and the "Automate", "Update to
+version N" and "Remove step" actions; its releases page is the releases app's (releases/views/projects.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from lifecycles.models import Environment
@@ -18,7 +19,7 @@ from processes.choices import AUTOMATION_LEVELS
 from processes.models import Project, StepTemplate
 from processes.services import StepSpec
 from relman.exceptions import DomainError
-from relman.http import client_ip
+from relman.http import client_ip, confirm_page
 from teams import permissions
 from teams.models import Team
 
@@ -125,6 +126,41 @@ def step_automate(request: HttpRequest, slug: str, position: int) -> HttpRespons
     else:
         messages.success(request, f"Step {position} now runs its script by itself, in new releases.")
     return redirect("processes:process_detail", slug=project.slug)
+
+
+@login_required
+@require_POST
+def step_remove(request: HttpRequest, slug: str, position: int) -> HttpResponse:
+    """Remove a step from the process, once confirmed (the dialog, or a page without
+    JavaScript)."""
+    project = _editable_project(request, slug)
+    back = reverse("processes:process_detail", args=[project.slug])
+    if not request.POST.get("confirmed"):
+        step = (
+            project.steps.order_by("position", "id")[position - 1 : position].first()
+            if position > 0
+            else None
+        )
+        if step is None:
+            raise Http404
+        return confirm_page(
+            request,
+            title=f"Remove {step.name}",
+            question=f"Remove step {position}, {step.name}, from the process? New releases will not have it; "
+            "releases already created keep it.",
+            accept="Remove step",
+            fields={},
+            back=back,
+        )
+    try:
+        removed = services.step_remove(
+            project=project, position=position, actor=request.user, source_ip=client_ip(request)
+        )
+    except DomainError as refusal:
+        messages.error(request, refusal.message)
+    else:
+        messages.success(request, f"Removed {removed.name}: new releases no longer have it.")
+    return redirect(back)
 
 
 def _roles(text: str) -> list[str]:

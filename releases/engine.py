@@ -673,16 +673,7 @@ def _dispatch_to_targets(decision: Decision, step: DeploymentStep) -> bool:
             _step_failed(decision, step, f"{step.title} on {target.name} {refusal}")
             return False
     if again:
-        StepRun.objects.filter(pk__in=[pk for pk, _ in again]).update(
-            state=RunState.PENDING,
-            attempt=step.attempts,
-            exit_code=None,
-            queued_at=now,
-            started_at=None,
-            finished_at=None,
-            heartbeat_at=None,
-            output_lines=0,
-        )
+        StepRun.objects.filter(pk__in=[pk for pk, _ in again]).update(**_runnable_again(step.attempts, now))
         target_ids = [target_id for _, target_id in again]
     else:
         if not targets:
@@ -697,6 +688,21 @@ def _dispatch_to_targets(decision: Decision, step: DeploymentStep) -> bool:
     for target_id in target_ids:
         notify_on_commit(target_channel(target_id))
     return True
+
+
+def _runnable_again(attempt: int, now: datetime) -> dict:
+    """The fields that make a finished run pending again, as its ``attempt``."""
+    return {
+        "state": RunState.PENDING,
+        "attempt": attempt,
+        "exit_code": None,
+        "queued_at": now,
+        "started_at": None,
+        "finished_at": None,
+        "heartbeat_at": None,
+        "output_lines": 0,
+        "stop_requested": False,
+    }
 
 
 def _matching_targets(environment_id: int, roles: list[str]) -> list[Target]:
@@ -946,18 +952,7 @@ def helper_run(
     attempt = step.attempts + 1
     DeploymentStep.objects.filter(pk=step.pk).update(attempts=attempt)
     step.attempts = attempt
-    fresh = dict(
-        state=RunState.PENDING,
-        attempt=attempt,
-        requested_by=actor,
-        exit_code=None,
-        queued_at=now,
-        started_at=None,
-        finished_at=None,
-        heartbeat_at=None,
-        output_lines=0,
-        stop_requested=False,
-    )
+    fresh = {**_runnable_again(attempt, now), "requested_by": actor}
     started = []
     for target in targets:
         run = runs.get(target.pk if target else None)

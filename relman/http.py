@@ -1,11 +1,13 @@
-"""What a request says about its caller, read one way everywhere."""
+"""What a request says about its caller, read one way everywhere; and the page that
+confirms a destructive action when the browser did not."""
 
 from __future__ import annotations
 
 import ipaddress
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -24,3 +26,22 @@ def client_ip(request: HttpRequest) -> str | None:
         return str(ipaddress.ip_address(address.strip()))
     except ValueError:
         return None
+
+
+def confirm_page(
+    request: HttpRequest, *, title: str, question: str, accept: str, fields: dict[str, str], back: str
+) -> HttpResponse:
+    """The second step of a destructive action when the browser did not confirm it
+    (no JavaScript): the same POST again, with ``confirmed``."""
+    return render(
+        request,
+        "components/confirm_page.html",
+        {
+            "title": title,
+            "question": question,
+            "accept": accept,
+            "action": request.path,
+            "fields": {**fields, "confirmed": "1"},
+            "back": back,
+        },
+    )

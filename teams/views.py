@@ -23,7 +23,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from processes.models import Project
-from relman.http import client_ip
+from relman.http import client_ip, confirm_page
 from teams import services
 from teams.audit import audit_events_visible_to, can_read_audit_trail
 from teams.choices import ROLE_IMPLIES, Role
@@ -116,18 +116,14 @@ def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     api_key = get_object_or_404(request.user.api_keys, pk=pk)
     back = reverse("api_key_list")
     if not request.POST.get("confirmed"):
-        return render(
+        return confirm_page(
             request,
-            "components/confirm_page.html",
-            {
-                "title": "Revoke API key",
-                "question": f"Revoke the key {api_key.prefix}… ({api_key.purpose or 'no purpose given'})? "
-                "Anything using it stops working at once.",
-                "accept": "Revoke",
-                "action": request.path,
-                "fields": {"confirmed": "1"},
-                "back": back,
-            },
+            title="Revoke API key",
+            question=f"Revoke the key {api_key.prefix}… ({api_key.purpose or 'no purpose given'})? "
+            "Anything using it stops working at once.",
+            accept="Revoke",
+            fields={},
+            back=back,
         )
     if api_key.revoked_at is None:
         services.api_key_revoke(api_key=api_key, actor=request.user, source_ip=client_ip(request))

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods
 from lifecycles.models import Environment
 from processes.models import Project
 from relman.exceptions import DomainError
-from relman.http import client_ip
+from relman.http import client_ip, confirm_page
 from variables import selectors, services
 from variables.models import LibraryVariableSet, Variable
 from variables.resolution import MASK
@@ -68,17 +68,13 @@ def project_variables(request: HttpRequest, slug: str) -> HttpResponse:
     deleting = request.POST.get("action") == "delete"
     if deleting and not request.POST.get("confirmed"):
         victim = next(v for v in variables if v.pk == row)
-        return render(
+        return confirm_page(
             request,
-            "components/confirm_page.html",
-            {
-                "title": "Delete variable value",
-                "question": f"Delete the value {victim.entry(plain=False).describe()}?",
-                "accept": "Delete",
-                "action": request.path,
-                "fields": {"id": row, "action": "delete", "confirmed": "1"},
-                "back": request.path,
-            },
+            title="Delete variable value",
+            question=f"Delete the value {victim.entry(plain=False).describe()}?",
+            accept="Delete",
+            fields={"id": row, "action": "delete"},
+            back=request.path,
         )
     specs = [_kept(v) for v in variables if v.pk != row]
     posted = None if deleting else _posted(request, row)

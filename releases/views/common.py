@@ -45,25 +45,6 @@ def next_url(request: HttpRequest) -> str | None:
     return None
 
 
-def confirm_page(
-    request: HttpRequest, *, title: str, question: str, accept: str, fields: dict[str, str], back: str
-) -> HttpResponse:
-    """The second step of a destructive action when the browser did not confirm it
-    (no JavaScript): the same POST again, with ``confirmed``."""
-    return render(
-        request,
-        "components/confirm_page.html",
-        {
-            "title": title,
-            "question": question,
-            "accept": accept,
-            "action": request.path,
-            "fields": {**fields, "confirmed": "1"},
-            "back": back,
-        },
-    )
-
-
 @dataclass
 class InterruptionPanel:
     """What the user may do with a pending interruption, and why not."""

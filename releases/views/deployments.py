@@ -15,10 +15,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 from releases import selectors, services
 from releases.choices import RUN_UNFINISHED, DeploymentState, InterruptionType
 from releases.models import Approval, Deployment, DeploymentStep, Interruption, StepRun
-from releases.views.common import confirm_page, ids, interruption_panel, next_url, task_list_context
+from releases.views.common import ids, interruption_panel, next_url, task_list_context
 from releases.views.live import SHOWN, live_unchanged
 from relman.exceptions import DomainError
-from relman.http import client_ip
+from relman.http import client_ip, confirm_page
 from teams import permissions
 
 # Task log lines sent per request; a longer log arrives in further requests at once.

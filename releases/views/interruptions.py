@@ -12,11 +12,11 @@ from django.views.decorators.http import require_GET, require_POST
 from releases import selectors, services
 from releases.choices import Guidance, InterruptionResult
 from releases.models import Interruption
-from releases.views.common import confirm_page, page_or_partial, task_list_context
+from releases.views.common import page_or_partial, task_list_context
 from releases.views.deployments import after_action
 from releases.views.live import SHOWN, live_unchanged
 from relman.exceptions import DomainError
-from relman.http import client_ip
+from relman.http import client_ip, confirm_page
 
 # Answers that end a step badly; the page asks "are you sure?" before sending them.
 CONFIRMED_ANSWERS = {InterruptionResult.ABORT, Guidance.FAIL}

@@ -1,6 +1,6 @@
 """The automation ladder in a browser: paste the seed's checklist into a new project, see
 the preview, import it, give its last step a helper script, deploy and run the helper
-script, then automate the step."""
+script, then automate the step and, once trusted, remove its manual check."""
 
 import re
 
@@ -71,3 +71,10 @@ def test_paste_the_seed_checklist_then_take_a_step_up_the_ladder(
     expect(ladder).to_contain_text(f"Check: {LAST_STEP}")
     screenshot(page, "automation-ladder")
     assert [s.kind for s in project.steps.order_by("position")][-2:] == ["script", "manual"]
+
+    # Once the automation is trusted, the manual check goes.
+    page.get_by_role("button", name=f"Remove Check: {LAST_STEP}").click()
+    dialog.get_by_role("button", name="Remove step").click()
+    expect(page.locator("#messages")).to_contain_text(f"Removed Check: {LAST_STEP}")
+    expect(ladder).not_to_contain_text(f"Check: {LAST_STEP}")
+    assert [s.kind for s in project.steps.order_by("position")][-1:] == ["script"]

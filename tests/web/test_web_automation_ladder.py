@@ -41,6 +41,7 @@ def test_others_see_the_ladder_but_no_actions(signed_in, vera, octopus, helper):
     client = signed_in(vera)
     html = client.get(f"/projects/{octopus.project.slug}/process/").content.decode()
     assert "Rung 2" in html and "Automate this step" not in html and "Paste a checklist" not in html
+    assert "Remove step" not in html
     assert client.get(f"/projects/{octopus.project.slug}/process/import/").status_code == 404
     assert client.post(f"/projects/{octopus.project.slug}/process/steps/8/automate/").status_code == 404
     assert Step.objects.get(pk=helper.pk).kind == "manual"
@@ -89,3 +90,34 @@ def test_automate_button_then_the_refusal_when_pressed_again(signed_in, editor, 
     ]
     again = client.post(url, follow=True)
     assert "is at rung 3" in str(list(again.context["messages"])[0])
+
+
+def test_remove_step_asks_first_then_removes_it_for_new_releases_only(signed_in, editor, octopus, root):
+    from releases.services import release_create
+    from teams.models import AuditEvent
+
+    release = release_create(project=octopus.project, version="1.0.0", actor=root)
+    client = signed_in(editor)
+    url = f"/projects/{octopus.project.slug}/process/steps/8/remove/"
+    asked = client.post(url)
+    assert asked.status_code == 200
+    assert f"Remove step 8, {LAST_STEP}, from the process?" in asked.content.decode()
+    assert Step.objects.filter(project=octopus.project).count() == 8
+
+    response = client.post(url, {"confirmed": "1"}, follow=True)
+    assert f"Removed {LAST_STEP}: new releases no longer have it." in response.content.decode()
+    assert Step.objects.filter(project=octopus.project).count() == 7
+    assert release.steps.count() == 8  # the release made before keeps its snapshot
+    event = AuditEvent.objects.get(action="process.step_removed")
+    assert event.changes == {"step": LAST_STEP, "position": 8}
+
+    gone = client.post(url, {"confirmed": "1"}, follow=True)
+    assert "has no step 8; its steps are 1 to 7." in gone.content.decode()
+    assert client.post(f"/projects/{octopus.project.slug}/process/steps/9/remove/").status_code == 404
+
+
+def test_only_project_editors_may_remove_a_step(signed_in, vera, octopus):
+    client = signed_in(vera)
+    url = f"/projects/{octopus.project.slug}/process/steps/1/remove/"
+    assert client.post(url, {"confirmed": "1"}).status_code == 404
+    assert Step.objects.filter(project=octopus.project).count() == 8
