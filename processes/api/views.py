@@ -44,8 +44,9 @@ class ProjectViewSet(
 
     serializer_class = ProjectSerializer
     lookup_field = "slug"
-    # PUT is only the process document's; the project itself is changed with PATCH.
-    http_method_names = ["get", "post", "put", "patch", "head", "options"]
+    # PUT is only the process document's, DELETE only a step's; the project itself is
+    # changed with PATCH.
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
         return Project.objects.visible_to(self.request.user).select_related("group", "lifecycle")
@@ -154,6 +155,21 @@ class ProjectViewSet(
             keep_check=serializer.validated_data["keep_check"],
             actor=request.user,
             source_ip=client_ip(request),
+        )
+        return Response(ProcessSerializer({"steps": _process_steps(project)}).data)
+
+    @extend_schema(
+        summary="Remove a step from the process (project editor)",
+        request=None,
+        responses={200: ProcessSerializer, **error_responses(400, 403, 404)},
+    )
+    @action(detail=True, methods=["delete"], url_path=r"process/steps/(?P<position>\d+)")
+    def remove_step(self, request, slug=None, position=None):
+        """The step at ``position`` (from 1, in process order) leaves the process; answers
+        with the new process document. Releases already made keep theirs."""
+        project = self._editable_project()
+        services.step_remove(
+            project=project, position=int(position), actor=request.user, source_ip=client_ip(request)
         )
         return Response(ProcessSerializer({"steps": _process_steps(project)}).data)
 

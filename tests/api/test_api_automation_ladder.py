@@ -260,3 +260,20 @@ def test_a_pasted_checklist_is_deployed_then_its_last_step_climbs_to_rung_3(
         (LAST_STEP, "script", "success"),
         (f"Check: {LAST_STEP}", "manual", "success"),
     ]
+
+
+def test_a_step_is_removed_through_the_api_for_project_editors_only(api, edith, vera, octopus):
+    removed = api(edith).delete(f"{PROCESS}steps/8/")
+    assert removed.status_code == 200, removed.json()
+    assert [s["name"] for s in removed.json()["steps"]][
+        -1
+    ] == "Copy the temporary folder into the live folder"
+    assert AuditEvent.objects.filter(action="process.step_removed").get().changes == {
+        "step": LAST_STEP,
+        "position": 8,
+    }
+    outside = api(edith).delete(f"{PROCESS}steps/8/")
+    assert outside.status_code == 400 and outside.json()["code"] == "no_such_step"
+    assert api(vera).delete(f"{PROCESS}steps/1/").status_code == 403
+    assert api(edith).delete(MD).status_code == 405
+    assert Step.objects.filter(project=octopus.project).count() == 7
