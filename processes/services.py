@@ -44,6 +44,22 @@ from teams.services import team_create
 MAX_TIMEOUT_SECONDS = 24 * 60 * 60
 MAX_REMIND_MINUTES = 7 * 24 * 60
 PROJECT_FIELDS = ("name", "slug", "group", "lifecycle", "description", "disabled", "guided_failure")
+# The step fields a process document, a stored step and the audit trail hold alike; the
+# others (name, links, lists, template) each need a word of their own.
+PLAIN_STEP_FIELDS = (
+    "kind",
+    "enabled",
+    "run_condition",
+    "instructions",
+    "block_deployments",
+    "prevent_self_approval",
+    "script",
+    "timeout_seconds",
+    "remind_after_minutes",
+    "required_approvals",
+    "timeout_minutes",
+    "on_timeout",
+)
 
 
 # --- project groups ---------------------------------------------------------------------
@@ -419,20 +435,9 @@ def process_replace(
             project=project,
             position=position,
             name=spec.name.strip(),
-            kind=spec.kind,
-            enabled=spec.enabled,
-            run_condition=spec.run_condition,
-            instructions=spec.instructions,
-            block_deployments=spec.block_deployments,
-            prevent_self_approval=spec.prevent_self_approval,
-            script=spec.script,
-            timeout_seconds=spec.timeout_seconds,
-            remind_after_minutes=spec.remind_after_minutes,
+            **{name: getattr(spec, name) for name in PLAIN_STEP_FIELDS},
             notify=list(spec.notify),
             target_roles=list(dict.fromkeys(spec.target_roles)),
-            required_approvals=spec.required_approvals,
-            timeout_minutes=spec.timeout_minutes,
-            on_timeout=spec.on_timeout,
             template=spec.template,
             template_version=spec.template_version if spec.template else None,
             parameters=dict(spec.parameters or {}) if spec.template else {},
@@ -458,23 +463,12 @@ def step_spec(step: Step) -> StepSpec:
     """A stored step as the process document has it (its links prefetched, ideally)."""
     return StepSpec(
         name=step.name,
-        kind=step.kind,
-        enabled=step.enabled,
+        **{name: getattr(step, name) for name in PLAIN_STEP_FIELDS},
         environments=tuple(step.environments.all()),
         excluded_environments=tuple(step.excluded_environments.all()),
-        run_condition=step.run_condition,
-        instructions=step.instructions,
         responsible_teams=tuple(step.responsible_teams.all()),
-        block_deployments=step.block_deployments,
-        prevent_self_approval=step.prevent_self_approval,
-        script=step.script,
-        timeout_seconds=step.timeout_seconds,
-        remind_after_minutes=step.remind_after_minutes,
         notify=tuple(step.notify),
         target_roles=tuple(step.target_roles),
-        required_approvals=step.required_approvals,
-        timeout_minutes=step.timeout_minutes,
-        on_timeout=step.on_timeout,
         template=step.template,
         template_version=step.template_version,
         parameters=dict(step.parameters) if step.template_id else None,
@@ -556,12 +550,7 @@ def process_locked(project: Project, actor: User | None) -> list[Step]:
     if actor is not None and not permissions.can_edit_process(actor, project):
         raise PermissionRefused(f"You need the project editor role on {project} to change its process.")
     Project.objects.select_for_update().get(pk=project.pk)
-    return list(
-        Step.objects.filter(project=project)
-        .order_by("position", "id")
-        .select_related("template")
-        .prefetch_related("environments", "excluded_environments", "responsible_teams")
-    )
+    return list(process_steps(project))
 
 
 def step_at(project: Project, steps: list[Step], position: int) -> Step:
@@ -711,29 +700,25 @@ def process_summary(project: Project) -> list[dict]:
     return [
         {
             "name": step.name,
-            "kind": step.kind,
-            "enabled": step.enabled,
+            **{name: getattr(step, name) for name in PLAIN_STEP_FIELDS},
             "environments": [e.slug for e in step.environments.all()],
             "excluded_environments": [e.slug for e in step.excluded_environments.all()],
-            "run_condition": step.run_condition,
-            "instructions": step.instructions,
             "responsible_teams": [t.name for t in step.responsible_teams.all()],
-            "block_deployments": step.block_deployments,
-            "prevent_self_approval": step.prevent_self_approval,
-            "script": step.script,
-            "timeout_seconds": step.timeout_seconds,
-            "remind_after_minutes": step.remind_after_minutes,
             "notify": step.notify,
             "target_roles": step.target_roles,
-            "required_approvals": step.required_approvals,
-            "timeout_minutes": step.timeout_minutes,
-            "on_timeout": step.on_timeout,
             "template": step.template.name if step.template else None,
             "template_version": step.template_version,
             "parameters": step.parameters or None,
         }
-        for step in Step.objects.filter(project=project)
+        for step in process_steps(project)
+    ]
+
+
+def process_steps(project: Project):
+    """The project's steps in process order, with everything the process document names."""
+    return (
+        Step.objects.filter(project=project)
         .order_by("position", "id")
         .select_related("template")
         .prefetch_related("environments", "excluded_environments", "responsible_teams")
-    ]
+    )

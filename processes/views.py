@@ -36,11 +36,7 @@ def process_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """The steps in order, with kind, responsible teams, environments and conditions, and
     the lifecycle a release of the project goes through."""
     project = _visible_project(request, slug)
-    steps = list(
-        project.steps.select_related("template")
-        .prefetch_related("responsible_teams", "environments", "excluded_environments")
-        .order_by("position", "id")
-    )
+    steps = list(services.process_steps(project))
     numbered = list(enumerate(steps, start=1))
     context = {
         "title": f"{project.name} process",

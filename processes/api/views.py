@@ -14,7 +14,7 @@ from processes.api.serializers import (
     ProjectSerializer,
     StepTemplateSerializer,
 )
-from processes.models import Project, Step, StepTemplate
+from processes.models import Project, StepTemplate
 from relman.api import DocumentJSONParser, IsSuperuserOrReadOnly, YAMLParser, YAMLRenderer, error_responses
 from relman.http import client_ip
 from teams import permissions
@@ -102,7 +102,7 @@ class ProjectViewSet(
             )
         else:
             project = self.get_object()
-        return Response(ProcessSerializer({"steps": _process_steps(project)}).data)
+        return Response(ProcessSerializer({"steps": services.process_steps(project)}).data)
 
     @extend_schema(
         summary="Turn a pasted checklist into the project's process (project editor)",
@@ -131,7 +131,7 @@ class ProjectViewSet(
         )
         return Response(
             {
-                "steps": ProcessSerializer({"steps": _process_steps(project)}).data["steps"],
+                "steps": ProcessSerializer({"steps": services.process_steps(project)}).data["steps"],
                 "unmatched": result.unmatched,
             }
         )
@@ -156,7 +156,7 @@ class ProjectViewSet(
             actor=request.user,
             source_ip=client_ip(request),
         )
-        return Response(ProcessSerializer({"steps": _process_steps(project)}).data)
+        return Response(ProcessSerializer({"steps": services.process_steps(project)}).data)
 
     @extend_schema(
         summary="Remove a step from the process (project editor)",
@@ -171,7 +171,7 @@ class ProjectViewSet(
         services.step_remove(
             project=project, position=int(position), actor=request.user, source_ip=client_ip(request)
         )
-        return Response(ProcessSerializer({"steps": _process_steps(project)}).data)
+        return Response(ProcessSerializer({"steps": services.process_steps(project)}).data)
 
     def finalize_response(self, request, response, *args, **kwargs):
         # A refusal is the error model in JSON, as the schema declares, even when the
@@ -185,15 +185,6 @@ class ProjectViewSet(
         if not permissions.can_edit_process(self.request.user, project):
             raise exceptions.PermissionDenied(f"You need the project editor role on {project} to change it.")
         return project
-
-
-def _process_steps(project: Project):
-    return (
-        Step.objects.filter(project=project)
-        .order_by("position", "id")
-        .select_related("template")
-        .prefetch_related("environments", "excluded_environments", "responsible_teams")
-    )
 
 
 @extend_schema_view(
